@@ -1,0 +1,5 @@
+module github.com/switchyard-dev/switchyard/terraform-provider
+
+go 1.26.0
+
+replace github.com/switchyard-dev/switchyard/sdk => ../sdk
