@@ -416,3 +416,17 @@ func TestTenantIsolation(t *testing.T) {
 	_, err = b.op.topics.GetTopic(ctx, &v1.GetTopicRequest{Id: topicB.GetId()})
 	require.NoError(t, err)
 }
+
+// TestAuthenticationBeforeValidation checks that a caller without credentials
+// learns nothing about its request: even a malformed one is Unauthenticated.
+func TestAuthenticationBeforeValidation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	bad := &v1.CreateTopicRequest{TenantId: "not-an-id", Topic: &v1.Topic{Name: "Not A Slug"}}
+	for _, token := range []string{"", "garbage"} {
+		_, err := b.clients(token).topics.CreateTopic(t.Context(), bad)
+		require.Equal(t, connect.CodeUnauthenticated, connect.CodeOf(err), "token %q: %v", token, err)
+	}
+	_, err := b.op.topics.CreateTopic(t.Context(), bad)
+	require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "with credentials the request is validated: %v", err)
+}

@@ -124,7 +124,9 @@ func (s *Server) ServiceNames() []string {
 // health and reflection do not.
 func (s *Server) Handler() http.Handler {
 	opts := []connect.HandlerOption{
-		connect.WithInterceptors(validate.NewInterceptor(), s.authInterceptor()),
+		// Authentication runs first: a caller without valid credentials learns
+		// nothing, not even whether its request would have been well-formed.
+		connect.WithInterceptors(s.authInterceptor(), validate.NewInterceptor()),
 		connect.WithReadMaxBytes(maxRequestBytes),
 		connect.WithRecover(s.recoverPanic),
 	}
