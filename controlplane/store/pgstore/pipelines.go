@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 	"github.com/switchyard-dev/switchyard/internal/ids"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
@@ -39,8 +40,8 @@ func scanPipeline(row pgx.Row) (*v1.Pipeline, error) {
 		return nil, fmt.Errorf("decode pipeline %s spec: %w", id, err)
 	}
 	p.Id, p.TenantId, p.TopicId, p.Name, p.Paused = id, tenantID, topicID, name, paused
-	p.ConsumerGroup = "sy." + tenantID + "." + id
-	p.DeadLetterTopic = p.ConsumerGroup + ".dlq"
+	p.ConsumerGroup = kafkaname.ConsumerGroup(tenantID, id)
+	p.DeadLetterTopic = kafkaname.DeadLetterTopic(tenantID, id)
 	p.Etag = etag(version)
 	p.CreateTime = ts(&created)
 	p.UpdateTime = ts(&upd)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 	"github.com/switchyard-dev/switchyard/internal/ids"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
@@ -19,9 +20,6 @@ const defaultPartitions = 8
 
 const topicColumns = `id, tenant_id, name, description, coalesce(region_id, ''), partitions,
 	retention_ns, version, create_time, update_time`
-
-// kafkaTopic is the name of the Kafka topic backing a topic.
-func kafkaTopic(tenantID, topicID string) string { return "sy." + tenantID + "." + topicID }
 
 func scanTopic(row pgx.Row) (*v1.Topic, error) {
 	var (
@@ -39,7 +37,7 @@ func scanTopic(row pgx.Row) (*v1.Topic, error) {
 	if retention != nil {
 		t.Retention = durationpb.New(time.Duration(*retention))
 	}
-	t.KafkaTopic = kafkaTopic(t.TenantId, t.Id)
+	t.KafkaTopic = kafkaname.TenantTopic(t.TenantId, t.Id)
 	t.Etag = etag(version)
 	t.CreateTime = ts(&created)
 	t.UpdateTime = ts(&upd)
