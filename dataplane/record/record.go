@@ -1,0 +1,166 @@
+// Package record maps events to Kafka records and back, per the CloudEvents
+// Kafka protocol binding in binary mode: attributes travel as "ce_" headers,
+// the data as the record value, the partition key as the record key.
+// Switchyard's own routing headers ("sy-...") ride along.
+package record
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
+	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
+)
+
+// SpecVersion is the CloudEvents version Switchyard speaks.
+const SpecVersion = "1.0"
+
+// Core attribute names (without the "ce_" prefix).
+const (
+	attrID          = "id"
+	attrSource      = "source"
+	attrType        = "type"
+	attrSubject     = "subject"
+	attrTime        = "time"
+	attrDataSchema  = "dataschema"
+	attrSpecVersion = "specversion"
+)
+
+// ErrMalformed is returned by Decode for a record that is not an event.
+var ErrMalformed = errors.New("malformed event record")
+
+// Encode builds the record of an event published to a tenant's topic. The
+// event must be complete (id, source, type and time set). The record's Topic
+// is the Kafka topic of (tenantID, topicID); its key is the partition key, or
+// the event id when that is empty.
+func Encode(tenantID, topicID string, ev *v1.Event) *kgo.Record {
+	key := ev.GetPartitionKey()
+	if key == "" {
+		key = ev.GetId()
+	}
+	h := make([]kgo.RecordHeader, 0, 8+len(ev.GetExtensions()))
+	add := func(k, v string) {
+		if v != "" {
+			h = append(h, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+	}
+	add(kafkaname.HeaderCEPrefix+attrSpecVersion, SpecVersion)
+	add(kafkaname.HeaderCEPrefix+attrID, ev.GetId())
+	add(kafkaname.HeaderCEPrefix+attrSource, ev.GetSource())
+	add(kafkaname.HeaderCEPrefix+attrType, ev.GetType())
+	add(kafkaname.HeaderCEPrefix+attrSubject, ev.GetSubject())
+	if ev.GetTime() != nil {
+		add(kafkaname.HeaderCEPrefix+attrTime, ev.GetTime().AsTime().UTC().Format(time.RFC3339Nano))
+	}
+	add(kafkaname.HeaderCEPrefix+attrDataSchema, ev.GetDataSchema())
+	add(kafkaname.HeaderContentType, ev.GetDataContentType())
+	for k, v := range ev.GetExtensions() {
+		add(kafkaname.HeaderCEPrefix+k, v)
+	}
+	add(kafkaname.HeaderTenant, tenantID)
+	add(kafkaname.HeaderTopic, topicID)
+	return &kgo.Record{
+		Topic:   kafkaname.TenantTopic(tenantID, topicID),
+		Key:     []byte(key),
+		Value:   ev.GetData(),
+		Headers: h,
+	}
+}
+
+// Decoded is an event read back from a record, with where it was published.
+type Decoded struct {
+	Event    *v1.Event
+	TenantID string
+	TopicID  string
+}
+
+// Decode reads an event from a record written by Encode (or by any producer
+// following the CloudEvents Kafka binding in binary mode). Headers it does not
+// know are ignored, except "ce_" ones, which become extensions.
+func Decode(r *kgo.Record) (*Decoded, error) {
+	ev := &v1.Event{Data: r.Value, PartitionKey: string(r.Key)}
+	d := &Decoded{Event: ev}
+	for _, h := range r.Headers {
+		v := string(h.Value)
+		switch h.Key {
+		case kafkaname.HeaderContentType:
+			ev.DataContentType = v
+			continue
+		case kafkaname.HeaderTenant:
+			d.TenantID = v
+			continue
+		case kafkaname.HeaderTopic:
+			d.TopicID = v
+			continue
+		}
+		name, ok := strings.CutPrefix(h.Key, kafkaname.HeaderCEPrefix)
+		if !ok {
+			continue
+		}
+		switch name {
+		case attrSpecVersion:
+			if v != SpecVersion {
+				return nil, fmt.Errorf("%w: specversion %q", ErrMalformed, v)
+			}
+		case attrID:
+			ev.Id = v
+		case attrSource:
+			ev.Source = v
+		case attrType:
+			ev.Type = v
+		case attrSubject:
+			ev.Subject = v
+		case attrDataSchema:
+			ev.DataSchema = v
+		case attrTime:
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: time %q: %v", ErrMalformed, v, err)
+			}
+			ev.Time = timestamppb.New(t)
+		default:
+			if name == "" {
+				continue
+			}
+			if ev.Extensions == nil {
+				ev.Extensions = make(map[string]string)
+			}
+			ev.Extensions[name] = v
+		}
+	}
+	if ev.Id == "" || ev.Source == "" || ev.Type == "" {
+		return nil, fmt.Errorf("%w: id, source and type are required", ErrMalformed)
+	}
+	if ev.PartitionKey == ev.Id {
+		// Encode keys an event without a partition key by its id.
+		ev.PartitionKey = ""
+	}
+	return d, nil
+}
+
+// Header returns the value of the last header named key, and whether there
+// is one.
+func Header(r *kgo.Record, key string) (string, bool) {
+	for i := len(r.Headers) - 1; i >= 0; i-- {
+		if r.Headers[i].Key == key {
+			return string(r.Headers[i].Value), true
+		}
+	}
+	return "", false
+}
+
+// SetHeader replaces every header named key with one of value v.
+func SetHeader(r *kgo.Record, key, v string) {
+	out := r.Headers[:0]
+	for _, h := range r.Headers {
+		if h.Key != key {
+			out = append(out, h)
+		}
+	}
+	r.Headers = append(out, kgo.RecordHeader{Key: key, Value: []byte(v)})
+}
