@@ -15,6 +15,7 @@ func TestNames(t *testing.T) {
 	require.Equal(t, "sy._retry.5s", RetryTopic(5*time.Second))
 	require.Equal(t, "sy._retry.30m", RetryTopic(30*time.Minute))
 	require.Equal(t, "sy._retry.2h", RetryTopic(2*time.Hour))
+	require.Equal(t, "sy._retry.250ms", RetryTopic(250*time.Millisecond))
 }
 
 func TestTierFor(t *testing.T) {
