@@ -32,21 +32,25 @@ const (
 	callerOperator callerKind = iota + 1
 	callerTenantAdmin
 	callerProducer
+	callerNode
 )
 
 // principal is the authenticated caller of a request.
 type principal struct {
 	kind callerKind
-	// tenantID is the tenant of an API key; empty for operators.
+	// tenantID is the tenant of an API key; empty for operators and nodes.
 	tenantID string
-	// keyID is the API key's id; empty for operators.
+	// keyID is the API key's id; empty for operators and nodes.
 	keyID string
 }
 
 // actor is the principal as the audit log records it.
 func (p *principal) actor() store.Actor {
-	if p.kind == callerOperator {
+	switch p.kind {
+	case callerOperator:
 		return store.Actor{Kind: store.ActorOperator, ID: "operator"}
+	case callerNode:
+		return store.Actor{Kind: store.ActorNode, ID: "node"}
 	}
 	return store.Actor{Kind: store.ActorAPIKey, ID: p.keyID}
 }
@@ -81,26 +85,74 @@ var operatorOnly = map[string]bool{
 	switchyardv1connect.RegionServiceDeleteRegionProcedure: true,
 }
 
-// authInterceptor authenticates every call, refuses producers and, for the
-// operator-only procedures, tenant admins, and puts the principal in the
-// context. Finer checks (which tenant's objects) are made by handlers.
-func (s *Server) authInterceptor() connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			p, err := s.authenticate(ctx, req.Header().Get("Authorization"))
-			if err != nil {
-				return nil, err
-			}
-			procedure := req.Spec().Procedure
-			switch {
-			case p.kind == callerProducer:
-				return nil, errPermission("producer keys may only publish events")
-			case operatorOnly[procedure] && !p.isOperator():
-				return nil, errPermission("%s is reserved for operators", procedure)
-			}
-			return next(withPrincipal(ctx, p), req)
+// nodeProcedures lists the procedures of data-plane nodes: the only ones a
+// node token may call, and reserved for nodes and operators.
+var nodeProcedures = map[string]bool{
+	switchyardv1connect.DataPlaneServiceRegisterNodeProcedure: true,
+	switchyardv1connect.DataPlaneServiceHeartbeatProcedure:    true,
+	switchyardv1connect.DataPlaneServiceListNodesProcedure:    true,
+	switchyardv1connect.DataPlaneServiceWatchConfigProcedure:  true,
+}
+
+// authInterceptor authenticates every call, unary or streaming, refuses
+// producers, keeps nodes to the node procedures and those procedures to
+// nodes and operators, keeps the operator-only procedures to operators, and
+// puts the principal in the context. Finer checks (which tenant's objects)
+// are made by handlers.
+func (s *Server) authInterceptor() connect.Interceptor {
+	return &authInterceptor{s}
+}
+
+// authInterceptor is the connect.Interceptor of Server.authInterceptor.
+type authInterceptor struct{ s *Server }
+
+// WrapUnary implements connect.Interceptor.
+func (a *authInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		p, err := a.s.authorize(ctx, req.Header().Get("Authorization"), req.Spec().Procedure)
+		if err != nil {
+			return nil, err
 		}
+		return next(withPrincipal(ctx, p), req)
 	}
+}
+
+// WrapStreamingClient implements connect.Interceptor; clients are not
+// intercepted.
+func (a *authInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements connect.Interceptor: a stream is
+// authenticated from its request headers before any message is read.
+func (a *authInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		p, err := a.s.authorize(ctx, conn.RequestHeader().Get("Authorization"), conn.Spec().Procedure)
+		if err != nil {
+			return err
+		}
+		return next(withPrincipal(ctx, p), conn)
+	}
+}
+
+// authorize authenticates the Authorization header and checks that the
+// caller's kind may call procedure.
+func (s *Server) authorize(ctx context.Context, header, procedure string) (*principal, error) {
+	p, err := s.authenticate(ctx, header)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case p.kind == callerProducer:
+		return nil, errPermission("producer keys may only publish events")
+	case p.kind == callerNode && !nodeProcedures[procedure]:
+		return nil, errPermission("node tokens may only call %s", switchyardv1connect.DataPlaneServiceName)
+	case nodeProcedures[procedure] && p.kind != callerNode && !p.isOperator():
+		return nil, errPermission("%s is reserved for data-plane nodes and operators", procedure)
+	case operatorOnly[procedure] && !p.isOperator():
+		return nil, errPermission("%s is reserved for operators", procedure)
+	}
+	return p, nil
 }
 
 // authenticate resolves an Authorization header to a principal. API keys are
@@ -116,6 +168,9 @@ func (s *Server) authenticate(ctx context.Context, header string) (*principal, e
 	}
 	if s.isOperatorToken(token) {
 		return &principal{kind: callerOperator}, nil
+	}
+	if s.isNodeToken(token) {
+		return &principal{kind: callerNode}, nil
 	}
 	keyID, hash, err := apikey.Parse(token)
 	if err != nil {
@@ -154,6 +209,16 @@ func (s *Server) authenticate(ctx context.Context, header string) (*principal, e
 func (s *Server) isOperatorToken(token string) bool {
 	got := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], s.operatorHash[:]) == 1
+}
+
+// isNodeToken compares token with the node token, if one is configured, in
+// constant time.
+func (s *Server) isNodeToken(token string) bool {
+	if !s.hasNodeToken {
+		return false
+	}
+	got := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(got[:], s.nodeHash[:]) == 1
 }
 
 // errUnauthenticated is the error of every invalid token.

@@ -31,10 +31,11 @@ const (
 	asAdminOther                     // tenant A's admin, on B's objects
 	asProducer                       // tenant A's producer, on A's objects
 	asRevoked                        // a revoked admin key of A, on A's objects
+	asNode                           // the node token
 	numCallers
 )
 
-var callerNames = [numCallers]string{"none", "garbage", "unknown-key", "operator", "admin-own", "admin-other", "producer", "revoked"}
+var callerNames = [numCallers]string{"none", "garbage", "unknown-key", "operator", "admin-own", "admin-other", "producer", "revoked", "node"}
 
 // Codes of the matrix.
 const (
@@ -47,39 +48,44 @@ const (
 // authMatrix is the expected code of every RPC for every caller, in the
 // order of matrixCaller.
 var authMatrix = map[string][numCallers]connect.Code{
-	"/switchyard.v1.TenantService/CreateTenant": {unA, unA, unA, ok, pd, pd, pd, unA},
-	"/switchyard.v1.TenantService/GetTenant":    {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TenantService/ListTenants":  {unA, unA, unA, ok, ok, ok, pd, unA},
-	"/switchyard.v1.TenantService/UpdateTenant": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TenantService/DeleteTenant": {unA, unA, unA, ok, pd, pd, pd, unA},
+	"/switchyard.v1.TenantService/CreateTenant": {unA, unA, unA, ok, pd, pd, pd, unA, pd},
+	"/switchyard.v1.TenantService/GetTenant":    {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TenantService/ListTenants":  {unA, unA, unA, ok, ok, ok, pd, unA, pd},
+	"/switchyard.v1.TenantService/UpdateTenant": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TenantService/DeleteTenant": {unA, unA, unA, ok, pd, pd, pd, unA, pd},
 
-	"/switchyard.v1.RegionService/CreateRegion": {unA, unA, unA, ok, pd, pd, pd, unA},
-	"/switchyard.v1.RegionService/GetRegion":    {unA, unA, unA, ok, ok, ok, pd, unA},
-	"/switchyard.v1.RegionService/ListRegions":  {unA, unA, unA, ok, ok, ok, pd, unA},
-	"/switchyard.v1.RegionService/UpdateRegion": {unA, unA, unA, ok, pd, pd, pd, unA},
-	"/switchyard.v1.RegionService/DeleteRegion": {unA, unA, unA, ok, pd, pd, pd, unA},
+	"/switchyard.v1.RegionService/CreateRegion": {unA, unA, unA, ok, pd, pd, pd, unA, pd},
+	"/switchyard.v1.RegionService/GetRegion":    {unA, unA, unA, ok, ok, ok, pd, unA, pd},
+	"/switchyard.v1.RegionService/ListRegions":  {unA, unA, unA, ok, ok, ok, pd, unA, pd},
+	"/switchyard.v1.RegionService/UpdateRegion": {unA, unA, unA, ok, pd, pd, pd, unA, pd},
+	"/switchyard.v1.RegionService/DeleteRegion": {unA, unA, unA, ok, pd, pd, pd, unA, pd},
 
-	"/switchyard.v1.TopicService/CreateTopic": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TopicService/GetTopic":    {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TopicService/ListTopics":  {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TopicService/UpdateTopic": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.TopicService/DeleteTopic": {unA, unA, unA, ok, ok, nf, pd, unA},
+	"/switchyard.v1.TopicService/CreateTopic": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TopicService/GetTopic":    {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TopicService/ListTopics":  {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TopicService/UpdateTopic": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.TopicService/DeleteTopic": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
 
-	"/switchyard.v1.PipelineService/CreatePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/GetPipeline":         {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/ListPipelines":       {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/UpdatePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/DeletePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/PausePipeline":       {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/ResumePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.PipelineService/RotateWebhookSecret": {unA, unA, unA, ok, ok, nf, pd, unA},
+	"/switchyard.v1.PipelineService/CreatePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/GetPipeline":         {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/ListPipelines":       {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/UpdatePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/DeletePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/PausePipeline":       {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/ResumePipeline":      {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.PipelineService/RotateWebhookSecret": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
 
-	"/switchyard.v1.ApiKeyService/CreateApiKey": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.ApiKeyService/GetApiKey":    {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.ApiKeyService/ListApiKeys":  {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.ApiKeyService/UpdateApiKey": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.ApiKeyService/RevokeApiKey": {unA, unA, unA, ok, ok, nf, pd, unA},
-	"/switchyard.v1.ApiKeyService/DeleteApiKey": {unA, unA, unA, ok, ok, nf, pd, unA},
+	"/switchyard.v1.ApiKeyService/CreateApiKey": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.ApiKeyService/GetApiKey":    {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.ApiKeyService/ListApiKeys":  {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.ApiKeyService/UpdateApiKey": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.ApiKeyService/RevokeApiKey": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.ApiKeyService/DeleteApiKey": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+
+	"/switchyard.v1.DataPlaneService/RegisterNode": {unA, unA, unA, ok, pd, pd, pd, unA, ok},
+	"/switchyard.v1.DataPlaneService/Heartbeat":    {unA, unA, unA, ok, pd, pd, pd, unA, ok},
+	"/switchyard.v1.DataPlaneService/ListNodes":    {unA, unA, unA, ok, pd, pd, pd, unA, ok},
+	"/switchyard.v1.DataPlaneService/WatchConfig":  {unA, unA, unA, ok, pd, pd, pd, unA, ok},
 }
 
 // matrixWorld is what one RPC's row of the matrix runs against.
@@ -103,10 +109,19 @@ func (w *matrixWorld) key(t *testing.T) *v1.ApiKey {
 	return k
 }
 
+// node registers a data-plane node as the operator.
+func (w *matrixWorld) node(t *testing.T) *v1.Node {
+	res, err := w.b.op.dataplane.RegisterNode(t.Context(), &v1.RegisterNodeRequest{
+		Region: w.region.GetId(), Hostname: uniqueName("host")})
+	require.NoError(t, err)
+	return res.GetNode()
+}
+
 // rpcCall makes one call of an RPC with c, creating what it needs in w.
 type rpcCall func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error
 
-// rpcCalls holds a valid call of every RPC of the five services.
+// rpcCalls holds a valid call of every RPC of the API services. A server
+// stream's call succeeds when its first message arrives.
 var rpcCalls = map[string]rpcCall{
 	"/switchyard.v1.TenantService/CreateTenant": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
 		_, err := c.tenants.CreateTenant(ctx, &v1.CreateTenantRequest{Tenant: &v1.Tenant{Name: uniqueName("ten")}})
@@ -232,6 +247,33 @@ var rpcCalls = map[string]rpcCall{
 		_, err := c.keys.DeleteApiKey(ctx, &v1.DeleteApiKeyRequest{Id: w.key(t).GetId()})
 		return err
 	},
+	"/switchyard.v1.DataPlaneService/RegisterNode": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.dataplane.RegisterNode(ctx, &v1.RegisterNodeRequest{Region: w.region.GetName(), Hostname: uniqueName("host")})
+		return err
+	},
+	"/switchyard.v1.DataPlaneService/Heartbeat": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.dataplane.Heartbeat(ctx, &v1.HeartbeatRequest{NodeId: w.node(t).GetId(), ConfigVersion: 1})
+		return err
+	},
+	"/switchyard.v1.DataPlaneService/ListNodes": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.dataplane.ListNodes(ctx, &v1.ListNodesRequest{RegionId: w.region.GetId()})
+		return err
+	},
+	"/switchyard.v1.DataPlaneService/WatchConfig": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		stream, err := c.dataplane.WatchConfig(ctx, &v1.WatchConfigRequest{NodeId: ids.New(ids.Node)})
+		if err != nil {
+			return err
+		}
+		defer func() { require.NoError(t, stream.Close()) }()
+		if !stream.Receive() {
+			require.Error(t, stream.Err(), "a stream must not end without a snapshot or an error")
+			return stream.Err()
+		}
+		require.Positive(t, stream.Msg().GetSnapshot().GetVersion())
+		return nil
+	},
 }
 
 // apiServices are the descriptors of the services the matrix covers.
@@ -241,6 +283,7 @@ var apiServices = []protoreflect.ServiceDescriptor{
 	v1.File_switchyard_v1_topic_proto.Services().ByName("TopicService"),
 	v1.File_switchyard_v1_pipeline_proto.Services().ByName("PipelineService"),
 	v1.File_switchyard_v1_api_key_proto.Services().ByName("ApiKeyService"),
+	v1.File_switchyard_v1_dataplane_proto.Services().ByName("DataPlaneService"),
 }
 
 // TestAuthMatrix calls every RPC of the API services (enumerated from their
@@ -280,9 +323,10 @@ func TestAuthMatrix(t *testing.T) {
 			tokens := [numCallers]string{
 				asNone: "", asGarbage: "not-a-token", asUnknownKey: unknownToken, asOperator: testOperatorToken,
 				asAdminOwn: adminToken, asAdminOther: adminToken, asProducer: producerToken, asRevoked: revokedToken,
+				asNode: testNodeToken,
 			}
 			// The operator runs last: its calls may delete tenant A.
-			for _, who := range []matrixCaller{asNone, asGarbage, asUnknownKey, asProducer, asRevoked, asAdminOther, asAdminOwn, asOperator} {
+			for _, who := range []matrixCaller{asNone, asGarbage, asUnknownKey, asProducer, asRevoked, asNode, asAdminOther, asAdminOwn, asOperator} {
 				w := &matrixWorld{b: b, region: region, target: a}
 				if who == asAdminOther {
 					w.target = other

@@ -1,7 +1,9 @@
 // Package controlplane serves Switchyard's control-plane API: the Connect
 // services that manage tenants, regions, topics, pipelines and API keys over
 // a store.Store, with authentication, authorisation, validation and
-// pagination, plus gRPC health checking and server reflection.
+// pagination, plus gRPC health checking and server reflection. Its
+// DataPlaneService registers data-plane nodes and streams configuration
+// snapshots to them.
 //
 // Every RPC is reachable with the Connect, gRPC and gRPC-Web protocols, in
 // binary Protobuf or JSON. Serve Handler with HTTP/1.1 and unencrypted
@@ -22,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
@@ -40,6 +43,14 @@ const minOperatorTokenLen = 16
 // maxRequestBytes bounds the size of a request message.
 const maxRequestBytes = 4 << 20
 
+// DefaultNodeHeartbeatInterval is how often nodes are told to heartbeat
+// when Config.NodeHeartbeatInterval is zero.
+const DefaultNodeHeartbeatInterval = 10 * time.Second
+
+// nodeLostAfter is how many heartbeat intervals a node may miss before it
+// is listed as lost.
+const nodeLostAfter = 3
+
 // Config configures a Server.
 type Config struct {
 	// Store holds the configuration. Required.
@@ -54,11 +65,20 @@ type Config struct {
 	// value refuses literal loopback, private, link-local and metadata
 	// addresses; a development setup may allow loopback.
 	WebhookPolicy netguard.Policy
+	// NodeToken is the bearer token of data-plane nodes, who may call only
+	// DataPlaneService. Optional (empty: nodes use the operator token); when
+	// set, at least 16 characters and different from OperatorToken.
+	NodeToken string
+	// NodeHeartbeatInterval is how often nodes are told to call Heartbeat; a
+	// node that misses three is listed as lost. Default
+	// DefaultNodeHeartbeatInterval.
+	NodeHeartbeatInterval time.Duration
 }
 
 // withDefaults returns a copy of c with zero values filled in.
 func (c Config) withDefaults() Config {
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.NodeHeartbeatInterval = cmp.Or(c.NodeHeartbeatInterval, DefaultNodeHeartbeatInterval)
 	return c
 }
 
@@ -71,16 +91,32 @@ func (c Config) validate() error {
 	if len(c.OperatorToken) < minOperatorTokenLen {
 		errs = append(errs, fmt.Errorf("OperatorToken must be at least %d characters", minOperatorTokenLen))
 	}
+	if c.NodeToken != "" {
+		if len(c.NodeToken) < minOperatorTokenLen {
+			errs = append(errs, fmt.Errorf("NodeToken must be empty or at least %d characters", minOperatorTokenLen))
+		}
+		if c.NodeToken == c.OperatorToken {
+			errs = append(errs, errors.New("NodeToken must differ from OperatorToken"))
+		}
+	}
+	if c.NodeHeartbeatInterval < 0 {
+		errs = append(errs, fmt.Errorf("NodeHeartbeatInterval must not be negative, got %v", c.NodeHeartbeatInterval))
+	}
 	return errors.Join(errs...)
 }
 
-// Server serves the control-plane API. Create it with New.
+// Server serves the control-plane API. Create it with New; call Close when
+// done serving.
 type Server struct {
 	store        store.Store
 	log          *slog.Logger
 	webhooks     netguard.Policy
 	cel          *celenv.Env
 	operatorHash [sha256.Size]byte
+	hasNodeToken bool
+	nodeHash     [sha256.Size]byte
+	heartbeat    time.Duration
+	configs      *broadcaster
 }
 
 // New returns a Server for cfg, after filling defaults and checking it.
@@ -93,13 +129,26 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: building the CEL environment: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		store:        cfg.Store,
 		log:          cfg.Logger,
 		webhooks:     cfg.WebhookPolicy,
 		cel:          env,
 		operatorHash: sha256.Sum256([]byte(cfg.OperatorToken)),
-	}, nil
+		hasNodeToken: cfg.NodeToken != "",
+		nodeHash:     sha256.Sum256([]byte(cfg.NodeToken)),
+		heartbeat:    cfg.NodeHeartbeatInterval,
+	}
+	s.configs = newBroadcaster(cfg.Store, cfg.Logger)
+	return s, nil
+}
+
+// Close ends every WatchConfig stream (with Unavailable, so nodes
+// reconnect elsewhere) and stops the goroutine that watches the store for
+// configuration changes, waiting for it to finish. Other calls keep working;
+// a WatchConfig call after Close fails with Unavailable. Close is idempotent.
+func (s *Server) Close() {
+	s.configs.close()
 }
 
 // serviceNames are the fully-qualified names of the services Handler
@@ -110,6 +159,7 @@ var serviceNames = []string{
 	switchyardv1connect.TopicServiceName,
 	switchyardv1connect.PipelineServiceName,
 	switchyardv1connect.ApiKeyServiceName,
+	switchyardv1connect.DataPlaneServiceName,
 }
 
 // ServiceNames returns the fully-qualified names of the API services the
@@ -136,6 +186,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(switchyardv1connect.NewTopicServiceHandler(&topicService{s}, opts...))
 	mux.Handle(switchyardv1connect.NewPipelineServiceHandler(&pipelineService{s}, opts...))
 	mux.Handle(switchyardv1connect.NewApiKeyServiceHandler(&apiKeyService{s}, opts...))
+	mux.Handle(switchyardv1connect.NewDataPlaneServiceHandler(&dataPlaneService{s}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(serviceNames...)))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

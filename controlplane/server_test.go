@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
@@ -32,6 +33,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // testOperatorToken is the operator token of test servers.
 const testOperatorToken = "operator-token-for-tests-0123456789"
 
+// testNodeToken is the node token of test servers.
+const testNodeToken = "node-token-for-tests-0123456789"
+
 // testBundle is a control plane served over HTTP (HTTP/1.1 and h2c) on a
 // fresh database, with clients.
 type testBundle struct {
@@ -51,6 +55,7 @@ type clients struct {
 	topics    switchyardv1connect.TopicServiceClient
 	pipelines switchyardv1connect.PipelineServiceClient
 	keys      switchyardv1connect.ApiKeyServiceClient
+	dataplane switchyardv1connect.DataPlaneServiceClient
 }
 
 var nameSeq atomic.Int64
@@ -70,6 +75,7 @@ func setup(t *testing.T) *testBundle {
 	srv, err := New(Config{
 		Store:         st,
 		OperatorToken: testOperatorToken,
+		NodeToken:     testNodeToken,
 		Logger:        slog.New(slog.NewTextHandler(testLogWriter{t}, nil)),
 	})
 	require.NoError(t, err)
@@ -81,6 +87,7 @@ func setup(t *testing.T) *testBundle {
 	hs.Config.Protocols = p
 	hs.Start()
 	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close) // runs first: ends config streams
 
 	b := &testBundle{store: st, server: srv, url: hs.URL, hc: &http.Client{Transport: &http.Transport{}}, h2c: h2cClient()}
 	t.Cleanup(func() {
@@ -99,16 +106,31 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// bearer adds an Authorization header to every request.
-func bearer(token string) connect.UnaryInterceptorFunc {
-	return func(next connect.UnaryFunc) connect.UnaryFunc {
-		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			if token != "" {
-				req.Header().Set("Authorization", "Bearer "+token)
-			}
-			return next(ctx, req)
+// bearer adds an Authorization header to every request, unary or
+// streaming.
+type bearer string
+
+func (b bearer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if b != "" {
+			req.Header().Set("Authorization", "Bearer "+string(b))
 		}
+		return next(ctx, req)
 	}
+}
+
+func (b bearer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if b != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+string(b))
+		}
+		return conn
+	}
+}
+
+func (b bearer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // clients returns Connect-protocol clients sending token ("" for none).
@@ -124,6 +146,7 @@ func (b *testBundle) clientsWith(hc connect.HTTPClient, token string, opts ...co
 		topics:    switchyardv1connect.NewTopicServiceClient(hc, b.url, opts...),
 		pipelines: switchyardv1connect.NewPipelineServiceClient(hc, b.url, opts...),
 		keys:      switchyardv1connect.NewApiKeyServiceClient(hc, b.url, opts...),
+		dataplane: switchyardv1connect.NewDataPlaneServiceClient(hc, b.url, opts...),
 	}
 }
 
@@ -238,6 +261,9 @@ func TestNewConfig(t *testing.T) {
 		"no store":    {OperatorToken: testOperatorToken},
 		"short token": {Store: st, OperatorToken: "short"},
 		"no token":    {Store: st},
+		"short node":  {Store: st, OperatorToken: testOperatorToken, NodeToken: "short"},
+		"same tokens": {Store: st, OperatorToken: testOperatorToken, NodeToken: testOperatorToken},
+		"negative hb": {Store: st, OperatorToken: testOperatorToken, NodeHeartbeatInterval: -time.Second},
 	} {
 		_, err := New(cfg)
 		require.Error(t, err, name)
@@ -247,8 +273,10 @@ func TestNewConfig(t *testing.T) {
 	require.NotNil(t, s.log)
 	require.Equal(t, []string{
 		"switchyard.v1.TenantService", "switchyard.v1.RegionService", "switchyard.v1.TopicService",
-		"switchyard.v1.PipelineService", "switchyard.v1.ApiKeyService",
+		"switchyard.v1.PipelineService", "switchyard.v1.ApiKeyService", "switchyard.v1.DataPlaneService",
 	}, s.ServiceNames())
+	require.Equal(t, DefaultNodeHeartbeatInterval, s.heartbeat)
+	s.Close()
 }
 
 func TestJSONOverHTTP(t *testing.T) {

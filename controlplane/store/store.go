@@ -204,4 +204,31 @@ type Store interface {
 	// ConfigVersion returns the version of the configuration, which every
 	// mutating call increases.
 	ConfigVersion(ctx context.Context) (int64, error)
+
+	// Data-plane nodes. Nodes are not configuration: registering and
+	// heartbeating neither bump the configuration version nor write audit
+	// rows. The stored node's State is left unspecified; callers derive it
+	// from HeartbeatTime.
+
+	// RegisterNode upserts a node by (RegionId, Hostname): the same host
+	// registering again in the same region keeps its id and gets its
+	// version, ingest URL and config version replaced. Both RegisterTime
+	// and HeartbeatTime are set to now. A missing region is ErrNotFound.
+	RegisterNode(ctx context.Context, n *v1.Node) (*v1.Node, error)
+	// Heartbeat sets a node's HeartbeatTime to now and records the config
+	// version it runs; ErrNotFound for an unknown node.
+	Heartbeat(ctx context.Context, nodeID string, configVersion int64) error
+	// ListNodes returns every node, or those of one region when regionID is
+	// not empty, ordered by id.
+	ListNodes(ctx context.Context, regionID string) ([]*v1.Node, error)
+
+	// Snapshot reads the whole configuration in one consistent view: its
+	// version, every region, tenant, topic and pipeline (as GetPipeline
+	// returns them, without secret values), the credentials of keys neither
+	// revoked nor expired, and the unexpired signing secrets of every
+	// webhook destination, newest first. Lists are ordered by id.
+	Snapshot(ctx context.Context) (*v1.ConfigSnapshot, error)
+	// WaitConfigVersion blocks until the configuration version is greater
+	// than after and returns it, or returns ctx.Err() once ctx is done.
+	WaitConfigVersion(ctx context.Context, after int64) (int64, error)
 }

@@ -57,6 +57,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"TenantScoping", testTenantScoping},
 		{"Audit", testAudit},
 		{"ConfigVersion", testConfigVersion},
+		{"NodeRegister", testNodeRegister},
+		{"NodeHeartbeat", testNodeHeartbeat},
+		{"NodeRegionDeleted", testNodeRegionDeleted},
+		{"SnapshotEmpty", testSnapshotEmpty},
+		{"SnapshotContents", testSnapshotContents},
+		{"SnapshotConsistent", testSnapshotConsistent},
+		{"WaitConfigVersion", testWaitConfigVersion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -198,8 +198,8 @@ func (x *Node) GetConfigVersion() int64 {
 // RegisterNodeRequest is the request of DataPlaneService.RegisterNode.
 type RegisterNodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The region the node serves.
-	RegionId string `protobuf:"bytes,1,opt,name=region_id,json=regionId,proto3" json:"region_id,omitempty"`
+	// The region the node serves: its id ("reg_...") or its name.
+	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// Host name or pod name.
 	Hostname string `protobuf:"bytes,2,opt,name=hostname,proto3" json:"hostname,omitempty"`
 	// Software version.
@@ -240,9 +240,9 @@ func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
 	return file_switchyard_v1_dataplane_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *RegisterNodeRequest) GetRegionId() string {
+func (x *RegisterNodeRequest) GetRegion() string {
 	if x != nil {
-		return x.RegionId
+		return x.Region
 	}
 	return ""
 }
@@ -888,9 +888,9 @@ const file_switchyard_v1_dataplane_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\x0e2\x18.switchyard.v1.NodeStateR\x05state\x12?\n" +
 	"\rregister_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\fregisterTime\x12A\n" +
 	"\x0eheartbeat_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rheartbeatTime\x12%\n" +
-	"\x0econfig_version\x18\t \x01(\x03R\rconfigVersion\"\xc7\x01\n" +
-	"\x13RegisterNodeRequest\x126\n" +
-	"\tregion_id\x18\x01 \x01(\tB\x19\xbaH\x16r\x142\x12^reg_[0-9a-z]{26}$R\bregionId\x12&\n" +
+	"\x0econfig_version\x18\t \x01(\x03R\rconfigVersion\"\xb2\x01\n" +
+	"\x13RegisterNodeRequest\x12!\n" +
+	"\x06region\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18?R\x06region\x12&\n" +
 	"\bhostname\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\bhostname\x12!\n" +
 	"\aversion\x18\x03 \x01(\tB\a\xbaH\x04r\x02\x18@R\aversion\x12-\n" +
