@@ -52,3 +52,15 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+func TestNewUUIDv7Format(t *testing.T) {
+	t.Parallel()
+	u := NewUUIDv7()
+	require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, u)
+}
+
+func BenchmarkNewUUIDv7(b *testing.B) {
+	for b.Loop() {
+		_ = NewUUIDv7()
+	}
+}
