@@ -1,0 +1,293 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/switchyard-dev/switchyard/dataplane/deliver"
+	"github.com/switchyard-dev/switchyard/dataplane/record"
+	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
+	"github.com/switchyard-dev/switchyard/internal/celenv"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
+	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
+)
+
+// programs are a pipeline's compiled filter and transform.
+type programs struct {
+	key       string
+	types     []string
+	filter    *celenv.Program // nil: no expression
+	transform *celenv.Program // nil: no transform
+}
+
+// programsFor returns the compiled programs of p, compiling them when its
+// filter or transform changed.
+func (r *Runner) programsFor(p *v1.Pipeline) (*programs, error) {
+	types := p.GetFilter().GetEventTypes()
+	fexpr := p.GetFilter().GetExpression()
+	texpr := p.GetTransform().GetExpression()
+	key := strings.Join(types, "\x00") + "\x01" + fexpr + "\x01" + texpr
+	r.progMu.Lock()
+	if pr, ok := r.progs[p.GetId()]; ok && pr.key == key {
+		r.progMu.Unlock()
+		return pr, nil
+	}
+	r.progMu.Unlock()
+	pr := &programs{key: key, types: types}
+	var err error
+	if fexpr != "" {
+		if pr.filter, err = r.env.CompileFilter(fexpr); err != nil {
+			return nil, fmt.Errorf("compiling filter of pipeline %s: %w", p.GetId(), err)
+		}
+	}
+	if texpr != "" {
+		if pr.transform, err = r.env.CompileTransform(texpr); err != nil {
+			return nil, fmt.Errorf("compiling transform of pipeline %s: %w", p.GetId(), err)
+		}
+	}
+	r.progMu.Lock()
+	r.progs[p.GetId()] = pr
+	r.progMu.Unlock()
+	return pr, nil
+}
+
+// forgetPrograms drops the programs of pipelines not in snap.
+func (r *Runner) forgetPrograms(snap *snapshot.Snapshot) {
+	r.progMu.Lock()
+	defer r.progMu.Unlock()
+	for id := range r.progs {
+		if _, ok := snap.Pipeline(id); !ok {
+			delete(r.progs, id)
+		}
+	}
+}
+
+// match applies the filter to ev.
+func (pr *programs) match(ctx context.Context, ev *v1.Event) (bool, error) {
+	if !celenv.MatchTypes(pr.types, ev.GetType()) {
+		return false, nil
+	}
+	if pr.filter == nil {
+		return true, nil
+	}
+	ok, err := pr.filter.Match(ctx, ev)
+	if err != nil {
+		return false, fmt.Errorf("filter: %w", err)
+	}
+	return ok, nil
+}
+
+// apply returns the event to deliver: ev itself without a transform, or a
+// copy whose data is the transform's JSON.
+func (pr *programs) apply(ctx context.Context, ev *v1.Event) (*v1.Event, error) {
+	if pr.transform == nil {
+		return ev, nil
+	}
+	data, err := pr.transform.Transform(ctx, ev)
+	if err != nil {
+		return nil, fmt.Errorf("transform: %w", err)
+	}
+	out := proto.CloneOf(ev)
+	out.Data = data
+	out.DataContentType = "application/json"
+	return out, nil
+}
+
+// attempt is one delivery attempt of one record to one destination.
+type attempt struct {
+	p     *v1.Pipeline
+	pol   retryPolicy
+	dest  *v1.Destination
+	rec   *kgo.Record // the record as read: original or from a retry tier
+	ev    *v1.Event   // the event to send (transformed)
+	n     int         // this attempt's number, from 1
+	first time.Time   // when the first attempt was made
+	// origin is "<topic>/<partition>/<offset>" of the original record.
+	origin string
+}
+
+// originOf names where rec was read.
+func originOf(rec *kgo.Record) string {
+	return rec.Topic + "/" + strconv.FormatInt(int64(rec.Partition), 10) + "/" + strconv.FormatInt(rec.Offset, 10)
+}
+
+// deliverOnce makes the attempt.
+func (r *Runner) deliverOnce(ctx context.Context, a *attempt) deliver.Result {
+	tp, _ := record.Header(a.rec, kafkaname.HeaderTraceparent)
+	req := &deliver.Request{
+		TenantID:     a.p.GetTenantId(),
+		PipelineID:   a.p.GetId(),
+		Destination:  a.dest,
+		Secrets:      r.cfg.Snapshots.Current().SigningSecrets(a.p.GetId(), a.dest.GetName()),
+		Event:        a.ev,
+		Attempt:      a.n,
+		NonRetryable: a.pol.nonRetryable,
+		Traceparent:  tp,
+	}
+	return r.cfg.Deliverer.Deliver(ctx, req)
+}
+
+// settleUnordered routes the result of an attempt of an unordered pipeline:
+// delivered, to a retry tier, or to the dead-letter topic. It reports
+// whether the record is final for the destination; it is not when ctx ended
+// first.
+func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Result) bool {
+	now := r.cfg.Now()
+	switch res.Outcome {
+	case deliver.Delivered:
+		r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
+		return true
+	case deliver.Permanent:
+		return r.deadLetter(ctx, a, permanentReason(res), res)
+	}
+	if ctx.Err() != nil {
+		// Cut short by shutdown or revocation: not an attempt that counts.
+		return false
+	}
+	delay, giveUp := a.pol.next(a.n, a.first, now, res.RetryAfter, r.rnd)
+	if giveUp != "" {
+		return r.deadLetter(ctx, a, giveUp, res)
+	}
+	t := tierFor(r.cfg.Tiers, delay)
+	out := copyRecord(a.rec, t.Topic)
+	record.SetHeader(out, kafkaname.HeaderPipeline, a.p.GetId())
+	record.SetHeader(out, kafkaname.HeaderDestination, a.dest.GetName())
+	record.SetHeader(out, kafkaname.HeaderAttempt, strconv.Itoa(a.n))
+	record.SetHeader(out, kafkaname.HeaderFirstAttempt, a.first.UTC().Format(time.RFC3339Nano))
+	record.SetHeader(out, kafkaname.HeaderDue, now.Add(delay).UTC().Format(time.RFC3339Nano))
+	record.SetHeader(out, kafkaname.HeaderOrigin, a.origin)
+	setResultHeaders(out, res)
+	if !r.produce(ctx, out) {
+		return false
+	}
+	r.cfg.Metrics.retry(a.p.GetId(), t.Delay.String())
+	return true
+}
+
+// deliverInPlace delivers an attempt of a KEY-ordered pipeline, retrying in
+// place with the policy's backoff until it is delivered or dead-lettered.
+// It reports whether the record is final for the destination; it is not
+// when ctx ended first.
+func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
+	for {
+		res := r.deliverOnce(ctx, a)
+		now := r.cfg.Now()
+		switch res.Outcome {
+		case deliver.Delivered:
+			r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
+			return true
+		case deliver.Permanent:
+			return r.deadLetter(ctx, a, permanentReason(res), res)
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		delay, giveUp := a.pol.next(a.n, a.first, now, res.RetryAfter, r.rnd)
+		if giveUp != "" {
+			return r.deadLetter(ctx, a, giveUp, res)
+		}
+		r.cfg.Metrics.retry(a.p.GetId(), "key")
+		if !sleep(ctx, delay) {
+			return false
+		}
+		a.n++
+	}
+}
+
+// deadLetter writes the attempt's record to the pipeline's dead-letter
+// topic and reports whether the write was acknowledged.
+func (r *Runner) deadLetter(ctx context.Context, a *attempt, reason string, res deliver.Result) bool {
+	out := copyRecord(a.rec, deadLetterTopic(a.p))
+	record.SetHeader(out, kafkaname.HeaderPipeline, a.p.GetId())
+	if a.dest != nil {
+		record.SetHeader(out, kafkaname.HeaderDestination, a.dest.GetName())
+	}
+	record.SetHeader(out, kafkaname.HeaderReason, reason)
+	record.SetHeader(out, kafkaname.HeaderAttempt, strconv.Itoa(a.n))
+	record.SetHeader(out, kafkaname.HeaderFirstAttempt, a.first.UTC().Format(time.RFC3339Nano))
+	record.SetHeader(out, kafkaname.HeaderOrigin, a.origin)
+	setResultHeaders(out, res)
+	if !r.produce(ctx, out) {
+		return false
+	}
+	r.cfg.Metrics.deadLetter(a.p.GetId(), reason)
+	r.cfg.Logger.Debug("dead-lettered", "pipeline", a.p.GetId(), "destination", a.dest.GetName(),
+		"reason", reason, "attempt", a.n, "origin", a.origin)
+	return true
+}
+
+// setResultHeaders records the last status and error of a result.
+func setResultHeaders(out *kgo.Record, res deliver.Result) {
+	record.SetHeader(out, kafkaname.HeaderLastStatus, strconv.Itoa(res.StatusCode))
+	if res.Err != nil {
+		msg := res.Err.Error()
+		if len(msg) > maxErrorHeader {
+			msg = msg[:maxErrorHeader]
+		}
+		record.SetHeader(out, kafkaname.HeaderLastError, msg)
+	}
+}
+
+// deadLetterTopic returns the pipeline's dead-letter topic.
+func deadLetterTopic(p *v1.Pipeline) string {
+	if t := p.GetDeadLetterTopic(); t != "" {
+		return t
+	}
+	return kafkaname.DeadLetterTopic(p.GetTenantId(), p.GetId())
+}
+
+// copyRecord returns a record for topic with rec's key, value and headers.
+func copyRecord(rec *kgo.Record, topic string) *kgo.Record {
+	h := make([]kgo.RecordHeader, len(rec.Headers), len(rec.Headers)+8)
+	copy(h, rec.Headers)
+	return &kgo.Record{Topic: topic, Key: rec.Key, Value: rec.Value, Headers: h}
+}
+
+// produce writes rec and waits for the acknowledgement, trying again (with
+// backoff) until it succeeds or ctx ends; it reports success.
+func (r *Runner) produce(ctx context.Context, rec *kgo.Record) bool {
+	wait := produceBackoff
+	for {
+		err := r.cfg.Producer.ProduceSync(ctx, rec).FirstErr()
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.cfg.Logger.Warn("produce failed; trying again", "topic", rec.Topic, "err", err, "in", wait)
+		if !sleep(ctx, wait) {
+			return false
+		}
+		wait = min(2*wait, produceBackoffUp)
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// eventTime returns the event's time, or the zero time when it has none.
+func eventTime(ev *v1.Event) time.Time {
+	if ev.GetTime() == nil {
+		return time.Time{}
+	}
+	return ev.GetTime().AsTime()
+}
