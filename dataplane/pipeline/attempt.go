@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -133,6 +134,17 @@ func (r *Runner) deliverOnce(ctx context.Context, a *attempt) deliver.Result {
 	return r.cfg.Deliverer.Deliver(ctx, req)
 }
 
+// attemptsUsed is how many attempts count after res. A result the
+// deliverer gave without sending (an open circuit breaker) uses none, so a
+// destination's outage is bounded by the policy's max_age instead of burning
+// through max_attempts while its breaker is open.
+func attemptsUsed(a *attempt, res deliver.Result) int {
+	if errors.Is(res.Err, deliver.ErrCircuitOpen) {
+		return a.n - 1
+	}
+	return a.n
+}
+
 // settleUnordered routes the result of an attempt of an unordered pipeline:
 // delivered, to a retry tier, or to the dead-letter topic. It reports
 // whether the record is final for the destination; it is not when ctx ended
@@ -150,7 +162,8 @@ func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Re
 		// Cut short by shutdown or revocation: not an attempt that counts.
 		return false
 	}
-	delay, giveUp := a.pol.next(a.n, a.first, now, res.RetryAfter, r.rnd)
+	used := attemptsUsed(a, res)
+	delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
 	if giveUp != "" {
 		return r.deadLetter(ctx, a, giveUp, res)
 	}
@@ -158,7 +171,7 @@ func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Re
 	out := copyRecord(a.rec, t.Topic)
 	record.SetHeader(out, kafkaname.HeaderPipeline, a.p.GetId())
 	record.SetHeader(out, kafkaname.HeaderDestination, a.dest.GetName())
-	record.SetHeader(out, kafkaname.HeaderAttempt, strconv.Itoa(a.n))
+	record.SetHeader(out, kafkaname.HeaderAttempt, strconv.Itoa(used))
 	record.SetHeader(out, kafkaname.HeaderFirstAttempt, a.first.UTC().Format(time.RFC3339Nano))
 	record.SetHeader(out, kafkaname.HeaderDue, now.Add(delay).UTC().Format(time.RFC3339Nano))
 	record.SetHeader(out, kafkaname.HeaderOrigin, a.origin)
@@ -188,7 +201,8 @@ func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		delay, giveUp := a.pol.next(a.n, a.first, now, res.RetryAfter, r.rnd)
+		used := attemptsUsed(a, res)
+		delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
 		if giveUp != "" {
 			return r.deadLetter(ctx, a, giveUp, res)
 		}
@@ -196,7 +210,7 @@ func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
 		if !sleep(ctx, delay) {
 			return false
 		}
-		a.n++
+		a.n = used + 1
 	}
 }
 

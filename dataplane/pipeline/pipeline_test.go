@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/switchyard-dev/switchyard/dataplane/deliver"
 	"github.com/switchyard-dev/switchyard/dataplane/record"
 	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
@@ -241,4 +244,49 @@ func TestPauseAndResume(t *testing.T) {
 	n, dups := s.counts(append(first, later...))
 	require.Equal(t, 40, n)
 	require.Zero(t, dups, "pausing commits what was final")
+}
+
+// circuitOpen answers every event's first tries as an open circuit breaker
+// does — Retryable without sending — then hands over to next.
+type circuitOpen struct {
+	next    deliver.Deliverer
+	refuse  int
+	mu      sync.Mutex
+	refused map[string]int
+}
+
+func (c *circuitOpen) Deliver(ctx context.Context, req *deliver.Request) deliver.Result {
+	c.mu.Lock()
+	n := c.refused[req.Event.GetId()]
+	if n < c.refuse {
+		c.refused[req.Event.GetId()] = n + 1
+		c.mu.Unlock()
+		return deliver.Result{Outcome: deliver.Retryable, Err: deliver.ErrCircuitOpen}
+	}
+	c.mu.Unlock()
+	return c.next.Deliver(ctx, req)
+}
+
+// TestOpenCircuitUsesNoAttempts checks that refusals of an open breaker do not
+// spend the retry budget: with max_attempts 2, events refused three times
+// without being sent are still delivered, in both ordering modes.
+func TestOpenCircuitUsesNoAttempts(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []v1.OrderingMode{v1.OrderingMode_ORDERING_MODE_NONE, v1.OrderingMode_ORDERING_MODE_KEY} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newFakeEnv(t)
+			top := e.topic("top_c", 2)
+			s := newSink(t, nil)
+			p := e.pipeline("pip_c", top, s.srv.URL)
+			p.Ordering = mode
+			p.RetryPolicy.MaxAttempts = 2
+			e.publish(p)
+			ids := e.events(top, 40, 4, "order.created")
+			e.start(e.config(&circuitOpen{next: e.webhook, refuse: 3, refused: map[string]int{}}))
+			waitDelivered(t, s, ids, 30*time.Second)
+			_, series := e.metric("switchyard_dead_letters_total")
+			require.Zero(t, series, "no event may be dead-lettered for refusals that sent nothing")
+		})
+	}
 }

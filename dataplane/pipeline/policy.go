@@ -103,15 +103,16 @@ func (p retryPolicy) backoff(attempt int, rnd func() float64) time.Duration {
 	return time.Duration(b)
 }
 
-// next decides what follows failed attempt number attempt, made first at
-// first, now: a delay before the next attempt, or the reason to give up.
+// next decides what follows when attempt attempts have been made (0 when
+// the last try was refused without sending), the first at first, now: a
+// delay before the next attempt, or the reason to give up.
 // A Retry-After longer than the backoff wins, capped at the policy's
 // max_backoff: the pipeline's owner sets the longest wait.
 func (p retryPolicy) next(attempt int, first, now time.Time, retryAfter time.Duration, rnd func() float64) (time.Duration, string) {
 	if attempt >= p.maxAttempts {
 		return 0, ReasonMaxAttempts
 	}
-	d := p.backoff(attempt, rnd)
+	d := p.backoff(max(attempt, 1), rnd)
 	if retryAfter > d {
 		d = min(retryAfter, p.max)
 	}
