@@ -184,6 +184,9 @@ type ControlPlaneConfig struct {
 	OperatorToken string
 	// HTTP is the server.
 	HTTP HTTPConfig
+	// NodeToken is the bearer token of data-plane nodes; empty lets nodes
+	// use the operator token.
+	NodeToken string
 	// Webhooks widens which webhook addresses are accepted.
 	Webhooks WebhookConfig
 	// Log configures logging.
@@ -205,7 +208,28 @@ func (c ControlPlaneConfig) validate() error {
 	if err := validateOperatorToken(c.OperatorToken); err != nil {
 		return err
 	}
+	if c.NodeToken != "" {
+		if err := validateNodeToken(c.NodeToken); err != nil {
+			return err
+		}
+		if c.NodeToken == c.OperatorToken {
+			return errors.New("the node token must differ from the operator token")
+		}
+	}
 	return errors.Join(c.HTTP.validate(), c.Webhooks.validate(), c.Log.validate())
+}
+
+// validateNodeToken checks a node token's shape.
+func validateNodeToken(token string) error {
+	switch {
+	case token == "":
+		return errors.New("a node token is required (--token or SWITCHYARD_NODE_TOKEN)")
+	case len(token) < minOperatorTokenLen:
+		return fmt.Errorf("the node token must be at least %d characters long", minOperatorTokenLen)
+	case strings.ContainsAny(token, " \t\r\n"):
+		return errors.New("the node token must not contain whitespace")
+	}
+	return nil
 }
 
 // MigrateConfig configures `switchyard migrate`.
@@ -232,8 +256,8 @@ func (c MigrateConfig) validate() error {
 
 // DevConfig configures `switchyard dev`.
 type DevConfig struct {
-	// DataDir keeps the private Postgres cluster and the operator token
-	// between runs.
+	// DataDir keeps the private Postgres cluster, the embedded Kafka's
+	// data, the tokens and the producer key between runs.
 	DataDir string
 	// DatabaseURL, when set, is used instead of a private cluster.
 	DatabaseURL string
@@ -241,6 +265,10 @@ type DevConfig struct {
 	PostgresPort int
 	// OperatorToken, when set, replaces the token kept in DataDir.
 	OperatorToken string
+	// KafkaBrokers, when set, are used instead of an embedded Kafka.
+	KafkaBrokers []string
+	// IngestListen is the data plane's address (ingest, metrics, health).
+	IngestListen string
 	// HTTP is the control plane's server.
 	HTTP HTTPConfig
 	// Log configures logging; text by default.
@@ -250,6 +278,7 @@ type DevConfig struct {
 // withDefaults fills zero values.
 func (c DevConfig) withDefaults() DevConfig {
 	c.DataDir = cmp.Or(c.DataDir, defaultDataDir)
+	c.IngestListen = cmp.Or(c.IngestListen, defaultDataPlaneListen)
 	c.HTTP = c.HTTP.withDefaults()
 	c.Log.Format = cmp.Or(c.Log.Format, logFormatText)
 	c.Log = c.Log.withDefaults()
@@ -269,5 +298,88 @@ func (c DevConfig) validate() error {
 			return err
 		}
 	}
+	if _, _, err := net.SplitHostPort(c.IngestListen); err != nil {
+		return fmt.Errorf("ingest listen address %q: %w", c.IngestListen, err)
+	}
+	for _, b := range c.KafkaBrokers {
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil {
+			return fmt.Errorf("Kafka broker %q: want host:port", b)
+		}
+	}
 	return errors.Join(c.HTTP.validate(), c.Log.validate())
+}
+
+// Defaults of `switchyard dataplane`.
+const (
+	defaultDataPlaneListen = "127.0.0.1:8081"
+	defaultControlPlaneURL = "http://127.0.0.1:8080"
+)
+
+// DataPlaneConfig configures `switchyard dataplane`.
+type DataPlaneConfig struct {
+	// ControlPlaneURL is the control plane's base URL.
+	ControlPlaneURL string
+	// Token is the node token (or the operator token).
+	Token string
+	// Region is the region served, by id or name.
+	Region string
+	// KafkaBrokers override the region's kafka_brokers.
+	KafkaBrokers []string
+	// KafkaSessionTimeout is the consumer-group session timeout: how long
+	// the group waits for a node that stopped heartbeating before moving its
+	// partitions. 0 means franz-go's default (45 s).
+	KafkaSessionTimeout time.Duration
+	// DataDir keeps the last configuration snapshot; empty keeps none.
+	DataDir string
+	// IngestURL is the URL reported to the control plane; empty means the
+	// listen address.
+	IngestURL string
+	// RetryTiers are the retry delay tiers; empty means the defaults.
+	RetryTiers []time.Duration
+	// RetryNamespace, when set, suffixes the retry tiers' topics and
+	// groups, so that several installations can share a Kafka cluster.
+	RetryNamespace string
+	// HTTP is the server of ingest, metrics and health.
+	HTTP HTTPConfig
+	// Webhooks widens which webhook addresses deliveries may reach.
+	Webhooks WebhookConfig
+	// Log configures logging.
+	Log LogConfig
+}
+
+// withDefaults fills zero values.
+func (c DataPlaneConfig) withDefaults() DataPlaneConfig {
+	c.ControlPlaneURL = cmp.Or(c.ControlPlaneURL, defaultControlPlaneURL)
+	c.HTTP.Listen = cmp.Or(c.HTTP.Listen, defaultDataPlaneListen)
+	c.HTTP = c.HTTP.withDefaults()
+	c.Log = c.Log.withDefaults()
+	return c
+}
+
+// validate checks the config.
+func (c DataPlaneConfig) validate() error {
+	var errs []error
+	if err := validateNodeToken(c.Token); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("a region is required (--region or SWITCHYARD_REGION): its id or name"))
+	}
+	for _, b := range c.KafkaBrokers {
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(b)); err != nil {
+			errs = append(errs, fmt.Errorf("Kafka broker %q: want host:port", b))
+		}
+	}
+	if c.KafkaSessionTimeout < 0 {
+		errs = append(errs, errors.New("the Kafka session timeout must not be negative"))
+	}
+	for _, d := range c.RetryTiers {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("retry tier %v: must be positive", d))
+		}
+	}
+	if c.RetryNamespace != "" && strings.Trim(c.RetryNamespace, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
+		errs = append(errs, fmt.Errorf("retry namespace %q: use letters, digits, '-' and '_'", c.RetryNamespace))
+	}
+	return errors.Join(append(errs, c.HTTP.validate(), c.Webhooks.validate(), c.Log.validate())...)
 }

@@ -187,7 +187,7 @@ func TestOperatorTokenFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, tokenFileName)
 
-	first, err := loadOrCreateToken(path)
+	first, err := loadOrCreateToken(path, operatorTokenPrefix, validateOperatorToken)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(first, operatorTokenPrefix))
 	require.NoError(t, validateOperatorToken(first))
@@ -195,16 +195,16 @@ func TestOperatorTokenFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 
-	again, err := loadOrCreateToken(path)
+	again, err := loadOrCreateToken(path, operatorTokenPrefix, validateOperatorToken)
 	require.NoError(t, err)
 	require.Equal(t, first, again, "the token is kept across runs")
 
-	other, err := loadOrCreateToken(filepath.Join(dir, "other"))
+	other, err := loadOrCreateToken(filepath.Join(dir, "other"), operatorTokenPrefix, validateOperatorToken)
 	require.NoError(t, err)
 	require.NotEqual(t, first, other, "tokens are random")
 
 	require.NoError(t, os.WriteFile(path, []byte("short\n"), 0o600))
-	_, err = loadOrCreateToken(path)
+	_, err = loadOrCreateToken(path, operatorTokenPrefix, validateOperatorToken)
 	require.ErrorContains(t, err, "delete the file")
 }
 

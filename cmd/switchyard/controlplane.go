@@ -31,6 +31,8 @@ func newControlPlaneCommand() *cobra.Command {
 	addDatabaseFlag(fs, &cfg.DatabaseURL, "Postgres connection string, e.g. postgres://user:pass@host:5432/switchyard")
 	fs.StringVar(&cfg.OperatorToken, "operator-token", "", "bearer token of operators, who may act on every tenant (required)")
 	bindEnv(fs, "operator-token", "SWITCHYARD_OPERATOR_TOKEN")
+	fs.StringVar(&cfg.NodeToken, "node-token", "", "bearer token of data-plane nodes, who may only register and watch the configuration (empty: nodes use the operator token)")
+	bindEnv(fs, "node-token", "SWITCHYARD_NODE_TOKEN")
 	fs.BoolVar(&cfg.Webhooks.AllowPrivate, "allow-private-webhooks", false, "accept webhook URLs on private networks (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7)")
 	bindEnv(fs, "allow-private-webhooks", "SWITCHYARD_ALLOW_PRIVATE_WEBHOOKS")
 	fs.BoolVar(&cfg.Webhooks.AllowLoopback, "allow-loopback-webhooks", false, "accept webhook URLs on loopback addresses (127/8, ::1, localhost)")
@@ -57,6 +59,7 @@ func runControlPlane(ctx context.Context, cfg ControlPlaneConfig, cmd *cobra.Com
 		HTTP:          cfg.HTTP,
 		Pool:          pool,
 		OperatorToken: cfg.OperatorToken,
+		NodeToken:     cfg.NodeToken,
 		WebhookPolicy: policy,
 		Logger:        logger,
 	}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,7 +179,8 @@ func TestDevRunsControlPlaneOnPrivatePostgres(t *testing.T) {
 	dataDir := filepath.Join(base, "data")
 
 	httpPort, pgPort := freeTCPPort(t), freeTCPPort(t)
-	args := []string{"--data-dir", dataDir, "--postgres-port", fmt.Sprint(pgPort), "--log-level", "warn"}
+	args := []string{"--data-dir", dataDir, "--postgres-port", fmt.Sprint(pgPort), "--log-level", "warn",
+		"--ingest-listen", "127.0.0.1:0"}
 
 	run := startDev(t, httpPort, args...)
 
@@ -206,6 +208,11 @@ func TestDevRunsControlPlaneOnPrivatePostgres(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// The data plane: a producer key kept in the data directory, the dev
+	// tenant and topic, and an event published with the banner's curl line
+	// (CloudEvents, binary mode) delivered to a webhook through a pipeline.
+	deliverThroughDev(t, run, token, dataDir)
 
 	// Without the token: unauthenticated.
 	code, body := run.call(t, "", "/switchyard.v1.TenantService/CreateTenant", `{"tenant":{"name":"acme"}}`)
@@ -236,4 +243,90 @@ func TestDevRunsControlPlaneOnPrivatePostgres(t *testing.T) {
 	require.Equal(t, "acme", body["tenant"].(map[string]any)["name"])
 	run2.stop(t)
 	requireRefused(t, pgPort, "Postgres")
+}
+
+// bannerField returns the first word after label on a banner line.
+func bannerField(t *testing.T, banner, label string) string {
+	t.Helper()
+	for line := range strings.SplitSeq(banner, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), label); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	t.Fatalf("no %q line in the banner:\n%s", label, banner)
+	return ""
+}
+
+// deliverThroughDev creates a pipeline from the dev topic to a local
+// webhook, publishes an event as the banner shows, and waits for it.
+func deliverThroughDev(t *testing.T, run *devRun, token, dataDir string) {
+	t.Helper()
+	banner := run.stdout.String()
+	ingest := bannerField(t, banner, "Data plane")
+	require.True(t, strings.HasPrefix(ingest, "http://127.0.0.1:"), "ingest URL %q", ingest)
+	tenantID := bannerField(t, banner, `Tenant "dev"`)
+	topicID := bannerField(t, banner, `Topic "events"`)
+	keyPath := filepath.Join(dataDir, producerKeyFileName)
+	fi, err := os.Stat(keyPath)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	raw, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	key := strings.TrimSpace(string(raw))
+	require.Contains(t, banner, "Authorization: Bearer "+key)
+	require.Contains(t, banner, ingest+"/ce/events")
+
+	got := make(chan http.Header, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h := r.Header.Clone()
+		h.Set("X-Body", string(body))
+		select {
+		case got <- h:
+		default:
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer hook.Close()
+
+	code, body := run.call(t, token, "/switchyard.v1.PipelineService/CreatePipeline", fmt.Sprintf(
+		`{"tenant_id":%q,"pipeline":{"name":"to-test","topic_id":%q,"destinations":[{"name":"hook","webhook":{"url":%q}}]}}`,
+		tenantID, topicID, hook.URL+"/hook"))
+	require.Equal(t, http.StatusOK, code, "%v", body)
+
+	// The pipeline reads events published after it was created; the node
+	// starts its worker when the configuration reaches it, so publish until
+	// one arrives.
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(45 * time.Second)
+	for i := 0; ; i++ {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, ingest+"/ce/events", strings.NewReader(`{"hello":"world"}`))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("ce-specversion", "1.0")
+		req.Header.Set("ce-type", "com.example.hello")
+		req.Header.Set("ce-source", "/dev-test")
+		req.Header.Set("ce-id", fmt.Sprintf("hello-%d", i))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusAccepted, resp.StatusCode)
+		select {
+		case h := <-got:
+			require.Equal(t, "com.example.hello", h.Get("Ce-Type"))
+			require.Equal(t, `{"hello":"world"}`, h.Get("X-Body"))
+			require.True(t, strings.HasPrefix(h.Get("Webhook-Id"), "hello-"))
+			require.True(t, strings.HasPrefix(h.Get("Webhook-Signature"), "v1,"))
+			return
+		case <-time.After(time.Second):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event delivered through dev within 45s\nstderr:\n%s", run.stderr.String())
+		}
+	}
 }

@@ -2,8 +2,9 @@
 // subcommand:
 //
 //	switchyard controlplane   the Connect/gRPC control plane over Postgres
+//	switchyard dataplane      a data-plane node: ingest, pipelines and delivery for a region
 //	switchyard migrate        apply the database migrations and exit
-//	switchyard dev            Postgres and the control plane in one process, for a laptop
+//	switchyard dev            Postgres, Kafka, the control plane and a data-plane node in one process
 //	switchyard version        print the build's version
 //
 // Every flag can also be set through an environment variable named in

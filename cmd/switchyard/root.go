@@ -35,6 +35,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra
 
 	root.AddCommand(
 		newControlPlaneCommand(),
+		newDataPlaneCommand(),
 		newMigrateCommand(),
 		newDevCommand(),
 		newVersionCommand(),

@@ -26,6 +26,7 @@ type serveParams struct {
 	HTTP          HTTPConfig
 	Pool          *pgxpool.Pool
 	OperatorToken string
+	NodeToken     string
 	WebhookPolicy netguard.Policy
 	Logger        *slog.Logger
 	// OnListening, when set, is called with the bound address once the
@@ -39,12 +40,16 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 	cp, err := controlplane.New(controlplane.Config{
 		Store:         pgstore.New(p.Pool),
 		OperatorToken: p.OperatorToken,
+		NodeToken:     p.NodeToken,
 		Logger:        p.Logger,
 		WebhookPolicy: p.WebhookPolicy,
 	})
 	if err != nil {
 		return fmt.Errorf("creating control plane: %w", err)
 	}
+	// Close ends the configuration streams to nodes, so that the shutdown
+	// below does not wait for them.
+	defer cp.Close()
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()
@@ -100,6 +105,7 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 	}
 
 	draining.Store(true)
+	cp.Close()
 	p.Logger.Info("shutting down control plane", "timeout", p.HTTP.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.HTTP.ShutdownTimeout)
 	defer cancel()
