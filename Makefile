@@ -172,7 +172,7 @@ build: ## Build bin/switchyard
 .PHONY: dev
 # Built, then exec'd rather than `go run`, so that Ctrl-C reaches the binary
 # alone and a clean shutdown exits 0.
-dev: build ## Run Postgres and the control plane on 127.0.0.1:8080 (state in ./.switchyard)
+dev: build ## Run everything in one process: Postgres, control plane (:8080), data plane (:8081), embedded Kafka (state in ./.switchyard)
 	exec bin/switchyard dev $(DEV_FLAGS)
 
 .PHONY: kafka-start
