@@ -73,6 +73,8 @@ type Config struct {
 	// node that misses three is listed as lost. Default
 	// DefaultNodeHeartbeatInterval.
 	NodeHeartbeatInterval time.Duration
+	// Metrics, when set, counts and times every RPC (see NewMetrics).
+	Metrics *Metrics
 }
 
 // withDefaults returns a copy of c with zero values filled in.
@@ -117,6 +119,7 @@ type Server struct {
 	nodeHash     [sha256.Size]byte
 	heartbeat    time.Duration
 	configs      *broadcaster
+	metrics      *Metrics
 }
 
 // New returns a Server for cfg, after filling defaults and checking it.
@@ -138,6 +141,7 @@ func New(cfg Config) (*Server, error) {
 		hasNodeToken: cfg.NodeToken != "",
 		nodeHash:     sha256.Sum256([]byte(cfg.NodeToken)),
 		heartbeat:    cfg.NodeHeartbeatInterval,
+		metrics:      cfg.Metrics,
 	}
 	s.configs = newBroadcaster(cfg.Store, cfg.Logger)
 	return s, nil
@@ -176,7 +180,7 @@ func (s *Server) Handler() http.Handler {
 	opts := []connect.HandlerOption{
 		// Authentication runs first: a caller without valid credentials learns
 		// nothing, not even whether its request would have been well-formed.
-		connect.WithInterceptors(s.authInterceptor(), validate.NewInterceptor()),
+		connect.WithInterceptors(metricsInterceptor{s.metrics}, s.authInterceptor(), validate.NewInterceptor()),
 		connect.WithReadMaxBytes(maxRequestBytes),
 		connect.WithRecover(s.recoverPanic),
 	}

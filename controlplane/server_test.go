@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard-dev/switchyard/controlplane/store"
@@ -46,6 +47,8 @@ type testBundle struct {
 	hc, h2c *http.Client
 	// op is authenticated as the operator.
 	op *clients
+	// metrics is the registry of the server's metrics.
+	metrics *prometheus.Registry
 }
 
 // clients holds a client of every service, authenticated with one token.
@@ -72,7 +75,9 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	st := pgstore.New(pool)
+	reg := prometheus.NewRegistry()
 	srv, err := New(Config{
+		Metrics:       NewMetrics(reg),
 		Store:         st,
 		OperatorToken: testOperatorToken,
 		NodeToken:     testNodeToken,
@@ -89,7 +94,7 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // runs first: ends config streams
 
-	b := &testBundle{store: st, server: srv, url: hs.URL, hc: &http.Client{Transport: &http.Transport{}}, h2c: h2cClient()}
+	b := &testBundle{store: st, server: srv, url: hs.URL, hc: &http.Client{Transport: &http.Transport{}}, h2c: h2cClient(), metrics: reg}
 	t.Cleanup(func() {
 		b.hc.CloseIdleConnections()
 		b.h2c.CloseIdleConnections()

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchyard-dev/switchyard/controlplane"
 	"github.com/switchyard-dev/switchyard/controlplane/store/pgstore"
@@ -34,10 +37,13 @@ type serveParams struct {
 	OnListening func(addr net.Addr)
 }
 
-// serveControlPlane serves the control plane's services, /healthz and
-// /readyz on p.HTTP.Listen until ctx is done, then shuts down gracefully.
+// serveControlPlane serves the control plane's services, /metrics, /healthz
+// and /readyz on p.HTTP.Listen until ctx is done, then shuts down gracefully.
 func serveControlPlane(ctx context.Context, p serveParams) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cp, err := controlplane.New(controlplane.Config{
+		Metrics:       controlplane.NewMetrics(reg),
 		Store:         pgstore.New(p.Pool),
 		OperatorToken: p.OperatorToken,
 		NodeToken:     p.NodeToken,
@@ -70,6 +76,7 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 		}
 		writeStatus(w, http.StatusOK, "ok", "")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/", cp.Handler())
 
 	protocols := new(http.Protocols)
