@@ -237,7 +237,7 @@ func (e *env) startNodeWith(cfg dataplane.Config) *dataplane.Node {
 		BreakerCooldown:  cfg.BreakerCooldown,
 		Tiers:            e.tiers,
 		KafkaOpts:        []kgo.Opt{kgo.SessionTimeout(6 * time.Second)},
-		Logger:           testLogger(e.t, slog.LevelWarn),
+		Logger:           testLogger(e.t, nodeLogLevel()),
 		Registry:         prometheus.NewRegistry(),
 	})
 	require.NoError(e.t, err)

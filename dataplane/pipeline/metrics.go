@@ -15,6 +15,9 @@ const (
 	// ResultDropped counts retry records whose pipeline or destination no
 	// longer exists.
 	ResultDropped = "dropped"
+	// ResultBeforePipeline counts records published before the pipeline
+	// existed (with CreationSkew to spare), which it does not deliver.
+	ResultBeforePipeline = "before_pipeline"
 )
 
 // Metrics are the pipeline workers' Prometheus metrics. A nil *Metrics

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchyard-dev/switchyard/dataplane/deliver"
 	"github.com/switchyard-dev/switchyard/dataplane/record"
@@ -289,4 +290,40 @@ func TestOpenCircuitUsesNoAttempts(t *testing.T) {
 			require.Zero(t, series, "no event may be dead-lettered for refusals that sent nothing")
 		})
 	}
+}
+
+// TestStartsAtPipelineCreation checks where a new pipeline starts: records
+// published well before it existed are skipped, everything published after
+// is delivered, including records published while its consumer is still
+// joining (a time-based seek would skip those on partitions that were still
+// empty).
+func TestStartsAtPipelineCreation(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t)
+	top := e.topic("top_s", 4)
+	var old []string
+	var recs []*kgo.Record
+	for i := range 20 {
+		id := "evt_old_" + strconv.Itoa(i)
+		rec := record.Encode(testTenant, top.GetId(), &v1.Event{Id: id, Source: "test", Type: "order.created",
+			Time: timestamppb.Now(), DataContentType: "application/json", Data: []byte(`{}`)})
+		rec.Topic = top.GetKafkaTopic()
+		rec.Timestamp = time.Now().Add(-time.Hour)
+		recs = append(recs, rec)
+		old = append(old, id)
+	}
+	require.NoError(t, e.producer.ProduceSync(t.Context(), recs...).FirstErr())
+
+	s := newSink(t, nil)
+	p := e.pipeline("pip_s", top, s.srv.URL)
+	p.CreateTime = timestamppb.Now()
+	e.publish(p)
+	e.start(e.config(e.webhook))
+	fresh := e.publishEvents(top, "new", 40, 0, "order.created")
+	waitDelivered(t, s, fresh, 30*time.Second)
+	n, _ := s.counts(old)
+	require.Zero(t, n, "records older than the pipeline are not delivered")
+	require.Eventually(t, func() bool {
+		return e.value("switchyard_pipeline_records_total", "pipeline", "pip_s", "result", ResultBeforePipeline) == float64(len(old))
+	}, 10*time.Second, 50*time.Millisecond)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,6 +25,19 @@ type worker struct {
 	c      *consumer
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// CreationSkew is how much older than its pipeline a record may be and
+// still be delivered by it: it covers clock differences between the control
+// plane, which stamps the pipeline's creation, and the ingest nodes, which
+// stamp the records.
+const CreationSkew = time.Minute
+
+// before reports whether rec was published before the pipeline existed
+// (with CreationSkew to spare).
+func (w *worker) before(rec *kgo.Record) bool {
+	ct := w.p.GetCreateTime()
+	return ct != nil && rec.Timestamp.Before(ct.AsTime().Add(-CreationSkew))
 }
 
 // keyLane holds the records of one key of a KEY-ordered partition that wait
@@ -61,13 +75,12 @@ func (r *Runner) startWorker(s spec) (*worker, error) {
 		lagPipeline: s.p.GetId(),
 		parts:       make(map[topicPartition]*partState),
 	}
-	// A new group starts at the pipeline's creation: it gets the events
-	// published since, not the topic's whole history.
-	reset := kgo.NewOffset().AtStart()
-	if ct := s.p.GetCreateTime(); ct != nil {
-		reset = kgo.NewOffset().AfterMilli(ct.AsTime().UnixMilli())
-	}
-	cl, err := kgo.NewClient(r.clientOpts(group, s.kafkaTopic, reset, w.c)...)
+	// A new group reads the log from its start and skips what was published
+	// before the pipeline existed (see process). Seeking by time instead
+	// (AfterMilli) races with producers: on a partition with no record after
+	// the time yet, the client asks for the end offset in a second request,
+	// and records appended in between are skipped for good.
+	cl, err := kgo.NewClient(r.clientOpts(group, s.kafkaTopic, kgo.NewOffset().AtStart(), w.c)...)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: kafka client: %w", s.p.GetId(), err)
 	}
@@ -141,6 +154,10 @@ func (w *worker) runLane(ps *partState, key string, l *keyLane) {
 // every destination, and reports whether it got there (it does not when ctx
 // ends first).
 func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
+	if w.before(rec) {
+		w.r.cfg.Metrics.record(w.p.GetId(), ResultBeforePipeline)
+		return true
+	}
 	now := w.r.cfg.Now()
 	base := &attempt{p: w.p, pol: w.pol, rec: rec, n: 1, first: now, origin: originOf(rec)}
 	dec, err := record.Decode(rec)
