@@ -139,16 +139,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, p store.ListParams) ([]*v1.ApiK
 	if err := checkList("API keys", p, true); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+apiKeyColumns+` FROM api_keys
-		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, p.TenantID, p.AfterID, p.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.ApiKey, error) { return scanAPIKey(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list API keys: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.pool, "API keys", "SELECT "+apiKeyColumns+` FROM api_keys
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, func(r pgx.Row) (*v1.ApiKey, error) { return scanAPIKey(r) }, p.TenantID, p.AfterID, p.Limit)
 }
 
 // UpdateAPIKey implements store.Store. Mutable fields: name, description,

@@ -72,14 +72,6 @@ func (s *Store) Heartbeat(ctx context.Context, nodeID string, configVersion int6
 
 // ListNodes implements store.Store.
 func (s *Store) ListNodes(ctx context.Context, regionID string) ([]*v1.Node, error) {
-	rows, err := s.pool.Query(ctx, "SELECT "+nodeColumns+` FROM nodes
-		WHERE $1 = '' OR region_id = $1 ORDER BY id`, regionID)
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.Node, error) { return scanNode(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list nodes: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.pool, "nodes", "SELECT "+nodeColumns+` FROM nodes
+		WHERE $1 = '' OR region_id = $1 ORDER BY id`, scanNode, regionID)
 }

@@ -266,3 +266,17 @@ func objectID(prefix, given string) (string, error) {
 	}
 	return given, nil
 }
+
+// collect runs a query and scans every row with scan; what names the rows in
+// errors.
+func collect[T any](ctx context.Context, q querier, what, sql string, scan func(pgx.Row) (T, error), args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", what, err)
+	}
+	return out, nil
+}

@@ -307,15 +307,11 @@ func (s *Store) ListPipelines(ctx context.Context, p store.ListParams) ([]*v1.Pi
 	if err := checkList("pipelines", p, true); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+pipelineColumns+` FROM pipelines
+	out, err := collect(ctx, s.pool, "pipelines", "SELECT "+pipelineColumns+` FROM pipelines
 		WHERE tenant_id = $1 AND ($2 = '' OR topic_id = $2) AND id > $3
-		ORDER BY id LIMIT $4`, p.TenantID, p.TopicID, p.AfterID, p.Limit)
+		ORDER BY id LIMIT $4`, scanPipeline, p.TenantID, p.TopicID, p.AfterID, p.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list pipelines: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.Pipeline, error) { return scanPipeline(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list pipelines: %w", err)
+		return nil, err
 	}
 	if err := attachSecrets(ctx, s.pool, out...); err != nil {
 		return nil, err

@@ -105,16 +105,7 @@ func (s *Store) ListRegions(ctx context.Context, p store.ListParams) ([]*v1.Regi
 	if err := checkList("regions", p, false); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+regionColumns+" FROM regions WHERE id > $1 ORDER BY id LIMIT $2",
-		p.AfterID, p.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list regions: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.Region, error) { return scanRegion(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list regions: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.pool, "regions", "SELECT "+regionColumns+" FROM regions WHERE id > $1 ORDER BY id LIMIT $2", scanRegion, p.AfterID, p.Limit)
 }
 
 // UpdateRegion implements store.Store. Mutable fields: display_name,

@@ -85,19 +85,6 @@ func readSnapshot(ctx context.Context, q querier) (*v1.ConfigSnapshot, error) {
 	return snap, nil
 }
 
-// collect runs a query and scans every row with scan.
-func collect[T any](ctx context.Context, q querier, what, sql string, scan func(pgx.Row) (T, error)) ([]T, error) {
-	rows, err := q.Query(ctx, sql)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", what, err)
-	}
-	return out, nil
-}
-
 // scanCredential scans the columns of an API key a node checks keys with.
 func scanCredential(row pgx.Row) (*v1.ApiKeyCredential, error) {
 	var (

@@ -113,16 +113,7 @@ func (s *Store) ListTenants(ctx context.Context, p store.ListParams) ([]*v1.Tena
 	if err := checkList("tenants", p, false); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
-		p.AfterID, p.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.Tenant, error) { return scanTenant(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list tenants: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.pool, "tenants", "SELECT "+tenantColumns+" FROM tenants WHERE id > $1 ORDER BY id LIMIT $2", scanTenant, p.AfterID, p.Limit)
 }
 
 // UpdateTenant implements store.Store. Mutable fields: display_name, quotas,

@@ -128,16 +128,8 @@ func (s *Store) ListTopics(ctx context.Context, p store.ListParams) ([]*v1.Topic
 	if err := checkList("topics", p, true); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT "+topicColumns+` FROM topics
-		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, p.TenantID, p.AfterID, p.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*v1.Topic, error) { return scanTopic(r) })
-	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
-	}
-	return out, nil
+	return collect(ctx, s.pool, "topics", "SELECT "+topicColumns+` FROM topics
+		WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3`, scanTopic, p.TenantID, p.AfterID, p.Limit)
 }
 
 // UpdateTopic implements store.Store. Mutable fields: description,
