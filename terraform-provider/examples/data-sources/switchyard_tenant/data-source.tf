@@ -1,0 +1,3 @@
+data "switchyard_tenant" "acme" {
+  name = "acme" # or id = "ten_..."
+}

@@ -1,0 +1,1 @@
+terraform import switchyard_topic.example top_01j9zq3k4m5n6p7q8r9s0t1v2w
