@@ -12,8 +12,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 
+	"github.com/switchyard-dev/switchyard/internal/acklog"
 	"github.com/switchyard-dev/switchyard/internal/apikey"
 	"github.com/switchyard-dev/switchyard/internal/ids"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
@@ -43,6 +45,7 @@ const (
 	unA = connect.CodeUnauthenticated
 	pd  = connect.CodePermissionDenied
 	nf  = connect.CodeNotFound
+	unI = connect.CodeUnimplemented
 )
 
 // authMatrix is the expected code of every RPC for every caller, in the
@@ -86,6 +89,15 @@ var authMatrix = map[string][numCallers]connect.Code{
 	"/switchyard.v1.DataPlaneService/Heartbeat":    {unA, unA, unA, ok, pd, pd, pd, unA, ok},
 	"/switchyard.v1.DataPlaneService/ListNodes":    {unA, unA, unA, ok, pd, pd, pd, unA, ok},
 	"/switchyard.v1.DataPlaneService/WatchConfig":  {unA, unA, unA, ok, pd, pd, pd, unA, ok},
+
+	"/switchyard.v1.EventService/GetEvent":        {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.EventService/ListEvents":      {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	"/switchyard.v1.EventService/ListDeadLetters": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
+	// Not built yet: Unimplemented once the caller may make the call.
+	"/switchyard.v1.EventService/RedriveDeadLetters": {unA, unA, unA, unI, unI, nf, pd, unA, pd},
+	"/switchyard.v1.EventService/ReplayEvents":       {unA, unA, unA, unI, unI, nf, pd, unA, pd},
+	"/switchyard.v1.EventService/GetOperation":       {unA, unA, unA, unI, unI, unI, pd, unA, pd},
+	"/switchyard.v1.EventService/CancelOperation":    {unA, unA, unA, unI, unI, unI, pd, unA, pd},
 }
 
 // matrixWorld is what one RPC's row of the matrix runs against.
@@ -259,6 +271,37 @@ var rpcCalls = map[string]rpcCall{
 		_, err := c.dataplane.ListNodes(ctx, &v1.ListNodesRequest{RegionId: w.region.GetId()})
 		return err
 	},
+	"/switchyard.v1.EventService/GetEvent": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		topicID, eventID := w.event(t)
+		_, err := c.events.GetEvent(ctx, &v1.GetEventRequest{TopicId: topicID, EventId: eventID})
+		return err
+	},
+	"/switchyard.v1.EventService/ListEvents": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.ListEvents(ctx, &v1.ListEventsRequest{TenantId: w.target.GetId()})
+		return err
+	},
+	"/switchyard.v1.EventService/ListDeadLetters": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.ListDeadLetters(ctx, &v1.ListDeadLettersRequest{PipelineId: w.pipeline(t).GetId()})
+		return err
+	},
+	"/switchyard.v1.EventService/RedriveDeadLetters": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.RedriveDeadLetters(ctx, &v1.RedriveDeadLettersRequest{PipelineId: w.pipeline(t).GetId(),
+			Selector: &v1.RedriveDeadLettersRequest_Reason{Reason: "max_attempts"}})
+		return err
+	},
+	"/switchyard.v1.EventService/ReplayEvents": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.ReplayEvents(ctx, &v1.ReplayEventsRequest{PipelineId: w.pipeline(t).GetId(),
+			TimeRange: &v1.TimeRange{StartTime: timestamppb.New(time.Now().Add(-time.Hour)), EndTime: timestamppb.Now()}})
+		return err
+	},
+	"/switchyard.v1.EventService/GetOperation": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.GetOperation(ctx, &v1.GetOperationRequest{Id: ids.New("op")})
+		return err
+	},
+	"/switchyard.v1.EventService/CancelOperation": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
+		_, err := c.events.CancelOperation(ctx, &v1.CancelOperationRequest{Id: ids.New("op")})
+		return err
+	},
 	"/switchyard.v1.DataPlaneService/WatchConfig": func(ctx context.Context, t *testing.T, w *matrixWorld, c *clients) error {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -276,6 +319,22 @@ var rpcCalls = map[string]rpcCall{
 	},
 }
 
+// event writes an event of a topic of w's target to the ledger, with one
+// dead-lettered attempt, and returns its topic id and event id.
+func (w *matrixWorld) event(t *testing.T) (topicID, eventID string) {
+	p := w.pipeline(t)
+	eventID = uniqueName("evt")
+	origin := "sy.x/0/" + eventID
+	_, err := ledger.NewWriter(w.b.pool).Write(t.Context(), []*acklog.Ack{{
+		V: acklog.Version, ID: acklog.ID(origin, p.GetId(), "hook", 1), EventID: eventID,
+		TenantID: w.target.GetId(), TopicID: p.GetTopicId(), PipelineID: p.GetId(), Destination: "hook",
+		Attempt: 1, Outcome: acklog.DeadLettered, Reason: "non_retryable_status", HTTPStatus: 410,
+		Time: time.Now(), Origin: origin, Event: &acklog.Attributes{Source: "/s", Type: "t"},
+	}})
+	require.NoError(t, err)
+	return p.GetTopicId(), eventID
+}
+
 // apiServices are the descriptors of the services the matrix covers.
 var apiServices = []protoreflect.ServiceDescriptor{
 	v1.File_switchyard_v1_tenant_proto.Services().ByName("TenantService"),
@@ -284,6 +343,7 @@ var apiServices = []protoreflect.ServiceDescriptor{
 	v1.File_switchyard_v1_pipeline_proto.Services().ByName("PipelineService"),
 	v1.File_switchyard_v1_api_key_proto.Services().ByName("ApiKeyService"),
 	v1.File_switchyard_v1_dataplane_proto.Services().ByName("DataPlaneService"),
+	v1.File_switchyard_v1_event_proto.Services().ByName("EventService"),
 }
 
 // TestAuthMatrix calls every RPC of the API services (enumerated from their

@@ -3,7 +3,8 @@
 // a store.Store, with authentication, authorisation, validation and
 // pagination, plus gRPC health checking and server reflection. Its
 // DataPlaneService registers data-plane nodes and streams configuration
-// snapshots to them.
+// snapshots to them. Its EventService answers from the delivery ledger
+// (package ledger).
 //
 // Every RPC is reachable with the Connect, gRPC and gRPC-Web protocols, in
 // binary Protobuf or JSON. Serve Handler with HTTP/1.1 and unencrypted
@@ -31,6 +32,7 @@ import (
 	"connectrpc.com/grpcreflect"
 	"connectrpc.com/validate"
 
+	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 	"github.com/switchyard-dev/switchyard/internal/celenv"
 	"github.com/switchyard-dev/switchyard/internal/netguard"
@@ -75,6 +77,9 @@ type Config struct {
 	NodeHeartbeatInterval time.Duration
 	// Metrics, when set, counts and times every RPC (see NewMetrics).
 	Metrics *Metrics
+	// Events, when set, answers EventService's ledger queries; without it
+	// they answer Unimplemented.
+	Events *ledger.Reader
 }
 
 // withDefaults returns a copy of c with zero values filled in.
@@ -120,6 +125,7 @@ type Server struct {
 	heartbeat    time.Duration
 	configs      *broadcaster
 	metrics      *Metrics
+	events       *ledger.Reader
 }
 
 // New returns a Server for cfg, after filling defaults and checking it.
@@ -142,6 +148,7 @@ func New(cfg Config) (*Server, error) {
 		nodeHash:     sha256.Sum256([]byte(cfg.NodeToken)),
 		heartbeat:    cfg.NodeHeartbeatInterval,
 		metrics:      cfg.Metrics,
+		events:       cfg.Events,
 	}
 	s.configs = newBroadcaster(cfg.Store, cfg.Logger)
 	return s, nil
@@ -164,6 +171,7 @@ var serviceNames = []string{
 	switchyardv1connect.PipelineServiceName,
 	switchyardv1connect.ApiKeyServiceName,
 	switchyardv1connect.DataPlaneServiceName,
+	switchyardv1connect.EventServiceName,
 }
 
 // ServiceNames returns the fully-qualified names of the API services the
@@ -191,6 +199,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(switchyardv1connect.NewPipelineServiceHandler(&pipelineService{s}, opts...))
 	mux.Handle(switchyardv1connect.NewApiKeyServiceHandler(&apiKeyService{s}, opts...))
 	mux.Handle(switchyardv1connect.NewDataPlaneServiceHandler(&dataPlaneService{s}, opts...))
+	mux.Handle(switchyardv1connect.NewEventServiceHandler(&eventService{s}, opts...))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(serviceNames...)))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 	"github.com/switchyard-dev/switchyard/controlplane/store/pgstore"
 	"github.com/switchyard-dev/switchyard/internal/testenv/pgtest"
@@ -41,6 +42,7 @@ const testNodeToken = "node-token-for-tests-0123456789"
 // fresh database, with clients.
 type testBundle struct {
 	store  *pgstore.Store
+	pool   *pgxpool.Pool
 	server *Server
 	url    string
 	// hc speaks HTTP/1.1; h2c speaks HTTP/2 without TLS, as gRPC needs.
@@ -59,6 +61,7 @@ type clients struct {
 	pipelines switchyardv1connect.PipelineServiceClient
 	keys      switchyardv1connect.ApiKeyServiceClient
 	dataplane switchyardv1connect.DataPlaneServiceClient
+	events    switchyardv1connect.EventServiceClient
 }
 
 var nameSeq atomic.Int64
@@ -82,6 +85,7 @@ func setup(t *testing.T) *testBundle {
 		OperatorToken: testOperatorToken,
 		NodeToken:     testNodeToken,
 		Logger:        slog.New(slog.NewTextHandler(testLogWriter{t}, nil)),
+		Events:        ledger.NewReader(pool),
 	})
 	require.NoError(t, err)
 
@@ -94,7 +98,7 @@ func setup(t *testing.T) *testBundle {
 	t.Cleanup(hs.Close)
 	t.Cleanup(srv.Close) // runs first: ends config streams
 
-	b := &testBundle{store: st, server: srv, url: hs.URL, hc: &http.Client{Transport: &http.Transport{}}, h2c: h2cClient(), metrics: reg}
+	b := &testBundle{store: st, pool: pool, server: srv, url: hs.URL, hc: &http.Client{Transport: &http.Transport{}}, h2c: h2cClient(), metrics: reg}
 	t.Cleanup(func() {
 		b.hc.CloseIdleConnections()
 		b.h2c.CloseIdleConnections()
@@ -152,6 +156,7 @@ func (b *testBundle) clientsWith(hc connect.HTTPClient, token string, opts ...co
 		pipelines: switchyardv1connect.NewPipelineServiceClient(hc, b.url, opts...),
 		keys:      switchyardv1connect.NewApiKeyServiceClient(hc, b.url, opts...),
 		dataplane: switchyardv1connect.NewDataPlaneServiceClient(hc, b.url, opts...),
+		events:    switchyardv1connect.NewEventServiceClient(hc, b.url, opts...),
 	}
 }
 
@@ -279,6 +284,7 @@ func TestNewConfig(t *testing.T) {
 	require.Equal(t, []string{
 		"switchyard.v1.TenantService", "switchyard.v1.RegionService", "switchyard.v1.TopicService",
 		"switchyard.v1.PipelineService", "switchyard.v1.ApiKeyService", "switchyard.v1.DataPlaneService",
+		"switchyard.v1.EventService",
 	}, s.ServiceNames())
 	require.Equal(t, DefaultNodeHeartbeatInterval, s.heartbeat)
 	s.Close()

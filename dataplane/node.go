@@ -48,6 +48,7 @@ import (
 	"github.com/switchyard-dev/switchyard/dataplane/pipeline"
 	"github.com/switchyard-dev/switchyard/dataplane/provision"
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	"github.com/switchyard-dev/switchyard/internal/netguard"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
@@ -75,6 +76,11 @@ const (
 
 // ingestServiceName is the Connect service the node serves.
 const ingestServiceName = "switchyard.v1.IngestService"
+
+// ackLogPartitions is the partition count of the ack log the node
+// provisions (kafkaname.AckLogTopic); every node of a region writes its
+// delivery outcomes there, for the control plane's ledger.
+const ackLogPartitions = 8
 
 // Config configures a Node.
 type Config struct {
@@ -410,6 +416,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		Snapshots:         holder,
 		RegionID:          regionID,
 		RetryTopics:       retryTopics,
+		Internal:          []provision.Spec{{Name: kafkaname.AckLogTopic, Partitions: ackLogPartitions}},
 		ReplicationFactor: n.cfg.ReplicationFactor,
 		Logger:            log.With("component", "provision"),
 	})
@@ -455,6 +462,8 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		RegionID:   regionID,
 		Deliverer:  router,
 		Producer:   producer,
+		Acks:       producer,
+		NodeID:     n.NodeID,
 		Tiers:      n.cfg.Tiers,
 		Metrics:    pipeline.NewMetrics(n.cfg.Registry),
 		Logger:     log.With("component", "pipeline"),

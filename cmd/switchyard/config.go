@@ -189,6 +189,8 @@ type ControlPlaneConfig struct {
 	NodeToken string
 	// Webhooks widens which webhook addresses are accepted.
 	Webhooks WebhookConfig
+	// Ledger runs the delivery ledger (flag --ledger, on by default).
+	Ledger bool
 	// Log configures logging.
 	Log LogConfig
 }
@@ -271,6 +273,8 @@ type DevConfig struct {
 	IngestListen string
 	// HTTP is the control plane's server.
 	HTTP HTTPConfig
+	// Ledger runs the delivery ledger (flag --ledger, on by default).
+	Ledger bool
 	// Log configures logging; text by default.
 	Log LogConfig
 }

@@ -39,6 +39,8 @@ func newControlPlaneCommand() *cobra.Command {
 	bindEnv(fs, "allow-loopback-webhooks", "SWITCHYARD_ALLOW_LOOPBACK_WEBHOOKS")
 	fs.StringSliceVar(&cfg.Webhooks.AllowCIDRs, "allow-webhook-cidr", nil, "accept webhook URLs in these networks (comma-separated CIDRs, repeatable)")
 	bindEnv(fs, "allow-webhook-cidr", "SWITCHYARD_ALLOW_WEBHOOK_CIDRS")
+	fs.BoolVar(&cfg.Ledger, "ledger", true, "copy the delivery outcomes of every region's ack log into the Postgres ledger")
+	bindEnv(fs, "ledger", "SWITCHYARD_LEDGER")
 	addLogFlags(fs, &cfg.Log, logFormatJSON)
 	return cmd
 }
@@ -62,6 +64,7 @@ func runControlPlane(ctx context.Context, cfg ControlPlaneConfig, cmd *cobra.Com
 		NodeToken:     cfg.NodeToken,
 		WebhookPolicy: policy,
 		Logger:        logger,
+		Ledger:        cfg.Ledger,
 	}); err != nil {
 		return fmt.Errorf("control plane: %w", err)
 	}

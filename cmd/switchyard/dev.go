@@ -93,6 +93,8 @@ func newDevCommand() *cobra.Command {
 	bindEnv(fs, "kafka-brokers", "SWITCHYARD_KAFKA_BROKERS")
 	fs.StringVar(&cfg.IngestListen, "ingest-listen", defaultDataPlaneListen, "address of the data plane: ingest, /metrics, /healthz, /readyz (port 0 picks one)")
 	bindEnv(fs, "ingest-listen", "SWITCHYARD_INGEST_LISTEN")
+	fs.BoolVar(&cfg.Ledger, "ledger", true, "copy the delivery outcomes of the ack log into the Postgres ledger")
+	bindEnv(fs, "ledger", "SWITCHYARD_LEDGER")
 	addLogFlags(fs, &cfg.Log, logFormatText)
 	return cmd
 }
@@ -191,6 +193,7 @@ func runDev(ctx context.Context, cfg DevConfig, out, logw io.Writer) (err error)
 			WebhookPolicy: netguard.Policy{AllowLoopback: true},
 			Logger:        logger,
 			OnListening:   func(addr net.Addr) { listening <- addr },
+			Ledger:        cfg.Ledger,
 		})
 	}()
 	cpStopped := false

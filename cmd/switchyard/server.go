@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchyard-dev/switchyard/controlplane"
+	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store/pgstore"
 	"github.com/switchyard-dev/switchyard/internal/netguard"
 )
@@ -35,6 +36,9 @@ type serveParams struct {
 	// OnListening, when set, is called with the bound address once the
 	// server accepts connections.
 	OnListening func(addr net.Addr)
+	// Ledger runs the delivery ledger: the ack logs of every region copied
+	// into Postgres.
+	Ledger bool
 }
 
 // serveControlPlane serves the control plane's services, /metrics, /healthz
@@ -49,6 +53,7 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 		NodeToken:     p.NodeToken,
 		Logger:        p.Logger,
 		WebhookPolicy: p.WebhookPolicy,
+		Events:        ledger.NewReader(p.Pool),
 	})
 	if err != nil {
 		return fmt.Errorf("creating control plane: %w", err)
@@ -56,6 +61,29 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 	// Close ends the configuration streams to nodes, so that the shutdown
 	// below does not wait for them.
 	defer cp.Close()
+
+	if p.Ledger {
+		l, err := ledger.New(ledger.Config{
+			Pool:     p.Pool,
+			Regions:  pgstore.New(p.Pool),
+			Registry: reg,
+			Logger:   p.Logger.With("component", "ledger"),
+		})
+		if err != nil {
+			return fmt.Errorf("creating the ledger: %w", err)
+		}
+		ledgerCtx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
+		ledgerDone := make(chan error, 1)
+		go func() { ledgerDone <- l.Run(ledgerCtx) }()
+		// The ledger stops after the server: acks it has not written stay
+		// in Kafka for the next run.
+		defer func() {
+			stopLedger()
+			if err := <-ledgerDone; err != nil {
+				p.Logger.Error("ledger stopped with an error", "err", err)
+			}
+		}()
+	}
 
 	var draining atomic.Bool
 	mux := http.NewServeMux()

@@ -14,6 +14,7 @@ import (
 	"github.com/switchyard-dev/switchyard/dataplane/deliver"
 	"github.com/switchyard-dev/switchyard/dataplane/record"
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
+	"github.com/switchyard-dev/switchyard/internal/acklog"
 	"github.com/switchyard-dev/switchyard/internal/celenv"
 	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
@@ -111,6 +112,9 @@ type attempt struct {
 	first time.Time   // when the first attempt was made
 	// origin is "<topic>/<partition>/<offset>" of the original record.
 	origin string
+	// ingest is when the broker stored the original record; zero when the
+	// attempt read a retry record.
+	ingest time.Time
 }
 
 // originOf names where rec was read.
@@ -153,6 +157,9 @@ func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Re
 	now := r.cfg.Now()
 	switch res.Outcome {
 	case deliver.Delivered:
+		if !r.ack(ctx, a, acklog.Delivered, "", res, time.Time{}) {
+			return false
+		}
 		r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
 		return true
 	case deliver.Permanent:
@@ -176,7 +183,7 @@ func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Re
 	record.SetHeader(out, kafkaname.HeaderDue, now.Add(delay).UTC().Format(time.RFC3339Nano))
 	record.SetHeader(out, kafkaname.HeaderOrigin, a.origin)
 	setResultHeaders(out, res)
-	if !r.produce(ctx, out) {
+	if !r.produce(ctx, out) || !r.ack(ctx, a, acklog.Retrying, "", res, now.Add(delay)) {
 		return false
 	}
 	r.cfg.Metrics.retry(a.p.GetId(), t.Delay.String())
@@ -193,6 +200,9 @@ func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
 		now := r.cfg.Now()
 		switch res.Outcome {
 		case deliver.Delivered:
+			if !r.ack(ctx, a, acklog.Delivered, "", res, time.Time{}) {
+				return false
+			}
 			r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
 			return true
 		case deliver.Permanent:
@@ -205,6 +215,9 @@ func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
 		delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
 		if giveUp != "" {
 			return r.deadLetter(ctx, a, giveUp, res)
+		}
+		if !r.ack(ctx, a, acklog.Retrying, "", res, now.Add(delay)) {
+			return false
 		}
 		r.cfg.Metrics.retry(a.p.GetId(), "key")
 		if !sleep(ctx, delay) {
@@ -227,7 +240,7 @@ func (r *Runner) deadLetter(ctx context.Context, a *attempt, reason string, res 
 	record.SetHeader(out, kafkaname.HeaderFirstAttempt, a.first.UTC().Format(time.RFC3339Nano))
 	record.SetHeader(out, kafkaname.HeaderOrigin, a.origin)
 	setResultHeaders(out, res)
-	if !r.produce(ctx, out) {
+	if !r.produce(ctx, out) || !r.ack(ctx, a, acklog.DeadLettered, reason, res, time.Time{}) {
 		return false
 	}
 	r.cfg.Metrics.deadLetter(a.p.GetId(), reason)
@@ -263,12 +276,88 @@ func copyRecord(rec *kgo.Record, topic string) *kgo.Record {
 	return &kgo.Record{Topic: topic, Key: rec.Key, Value: rec.Value, Headers: h}
 }
 
-// produce writes rec and waits for the acknowledgement, trying again (with
-// backoff) until it succeeds or ctx ends; it reports success.
+// produce writes rec with the producer and waits for the acknowledgement,
+// trying again (with backoff) until it succeeds or ctx ends; it reports
+// success.
 func (r *Runner) produce(ctx context.Context, rec *kgo.Record) bool {
+	return r.produceWith(ctx, r.cfg.Producer, rec)
+}
+
+// ack writes the ack of an outcome of attempt a (see package acklog) and
+// reports whether the broker acknowledged it; without Config.Acks it
+// reports true at once. res is the attempt's result; next is when the next
+// attempt is due, for acklog.Retrying.
+func (r *Runner) ack(ctx context.Context, a *attempt, o acklog.Outcome, reason string, res deliver.Result, next time.Time) bool {
+	if r.cfg.Acks == nil {
+		return true
+	}
+	rec, err := acklog.Record(r.ackOf(a, o, reason, res, next))
+	if err != nil {
+		// A struct of strings, numbers and times always encodes.
+		r.cfg.Logger.Error("ack not written", "err", err)
+		return true
+	}
+	return r.produceWith(ctx, r.cfg.Acks, rec)
+}
+
+// ackOf returns the ack of an outcome of attempt a.
+func (r *Runner) ackOf(a *attempt, o acklog.Outcome, reason string, res deliver.Result, next time.Time) *acklog.Ack {
+	ack := &acklog.Ack{
+		TenantID:        a.p.GetTenantId(),
+		TopicID:         a.p.GetTopicId(),
+		PipelineID:      a.p.GetId(),
+		Destination:     a.dest.GetName(),
+		Attempt:         a.n,
+		Outcome:         o,
+		Reason:          reason,
+		HTTPStatus:      res.StatusCode,
+		Latency:         res.Latency,
+		Time:            r.cfg.Now().UTC(),
+		NextAttemptTime: next.UTC(),
+		IngestTime:      a.ingest.UTC(),
+		Origin:          a.origin,
+	}
+	if next.IsZero() {
+		ack.NextAttemptTime = time.Time{}
+	}
+	if a.ingest.IsZero() {
+		ack.IngestTime = time.Time{}
+	}
+	if res.Err != nil {
+		msg := res.Err.Error()
+		if len(msg) > maxErrorHeader {
+			msg = msg[:maxErrorHeader]
+		}
+		ack.Error = msg
+	}
+	if r.cfg.NodeID != nil {
+		ack.NodeID = r.cfg.NodeID()
+	}
+	if ev := a.ev; ev != nil {
+		ack.EventID = ev.GetId()
+		ack.EventTime = eventTime(ev).UTC()
+		if ev.GetTime() == nil {
+			ack.EventTime = time.Time{}
+		}
+		ack.Event = &acklog.Attributes{
+			Source:          ev.GetSource(),
+			Type:            ev.GetType(),
+			Subject:         ev.GetSubject(),
+			DataContentType: ev.GetDataContentType(),
+			DataSchema:      ev.GetDataSchema(),
+			Extensions:      ev.GetExtensions(),
+			PartitionKey:    ev.GetPartitionKey(),
+		}
+	}
+	return ack
+}
+
+// produceWith writes rec with cl and waits for the acknowledgement, trying
+// again (with backoff) until it succeeds or ctx ends; it reports success.
+func (r *Runner) produceWith(ctx context.Context, cl *kgo.Client, rec *kgo.Record) bool {
 	wait := produceBackoff
 	for {
-		err := r.cfg.Producer.ProduceSync(ctx, rec).FirstErr()
+		err := cl.ProduceSync(ctx, rec).FirstErr()
 		if err == nil {
 			return true
 		}

@@ -57,6 +57,18 @@
 // longer exists drops the record (logged and counted as "dropped"); a paused
 // pipeline sends it round the tier again.
 //
+// # Ack log
+//
+// With Config.Acks set, every outcome is written to the ack log
+// (kafkaname.AckLogTopic, format in package acklog) where it is decided:
+// delivered, filtered (one ack per pipeline, no destination), retrying (one
+// per failed attempt, with its status, error, latency and the next attempt's
+// time) and dead-lettered (with the reason, after the dead letter's own
+// produce). The record counts as final for the commit watermark only once
+// its acks are acknowledged, so an outcome is never committed without its
+// ack; a node killed in between handles the record again and writes acks
+// with the same ids (acklog.ID), which the ledger keeps once.
+//
 // # Filters, transforms and dead letters
 //
 // A pipeline's filter (event types, then the CEL expression) and transform
@@ -125,6 +137,16 @@ type Config struct {
 	// idempotent with acks=all (franz-go's defaults). The runner does not
 	// close it.
 	Producer *kgo.Client
+	// Acks, when set, writes an ack (package acklog) to
+	// kafkaname.AckLogTopic for every outcome and every failed attempt; a
+	// record becomes final for the commit watermark only once its acks are
+	// acknowledged by the broker. It should be idempotent with acks=all and
+	// may be Producer itself. Nil writes no ack log. The runner does not
+	// close it.
+	Acks *kgo.Client
+	// NodeID, when set, names the node in acks (it may return "" until the
+	// node is registered).
+	NodeID func() string
 	// Tiers are the retry tiers; default DefaultTiers(). They are sorted by
 	// delay; delays must be distinct.
 	Tiers []Tier

@@ -162,9 +162,13 @@ func (tc *tierConsumer) process(ctx context.Context, rec *kgo.Record, due time.T
 	if err != nil {
 		return r.deadLetter(ctx, a, ReasonMalformed, deliver.Result{Err: err})
 	}
+	a.ev = dec.Event // the delivered event, once transformed, below
 	progs, err := r.programsFor(p)
 	if err == nil {
-		a.ev, err = progs.apply(ctx, dec.Event)
+		var ev *v1.Event
+		if ev, err = progs.apply(ctx, dec.Event); err == nil {
+			a.ev = ev
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/dataplane/deliver"
 	"github.com/switchyard-dev/switchyard/dataplane/record"
+	"github.com/switchyard-dev/switchyard/internal/acklog"
 	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
@@ -159,12 +160,13 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
 		return true
 	}
 	now := w.r.cfg.Now()
-	base := &attempt{p: w.p, pol: w.pol, rec: rec, n: 1, first: now, origin: originOf(rec)}
+	base := &attempt{p: w.p, pol: w.pol, rec: rec, n: 1, first: now, origin: originOf(rec), ingest: rec.Timestamp}
 	dec, err := record.Decode(rec)
 	if err != nil {
 		base.n = 0
 		return w.r.deadLetter(ctx, base, ReasonMalformed, deliver.Result{Err: err})
 	}
+	base.ev = dec.Event // the delivered event, once transformed, below
 	ok, err := w.progs.match(ctx, dec.Event)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -174,6 +176,10 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
 		return w.r.deadLetter(ctx, base, ReasonFilterError, deliver.Result{Err: err})
 	}
 	if !ok {
+		base.n = 0
+		if !w.r.ack(ctx, base, acklog.Filtered, "", deliver.Result{}, time.Time{}) {
+			return false
+		}
 		w.r.cfg.Metrics.record(w.p.GetId(), ResultFiltered)
 		return true
 	}

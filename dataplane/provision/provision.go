@@ -63,6 +63,10 @@ type Config struct {
 	// RetryPartitions is the partition count of retry-tier topics; 0 means
 	// DefaultRetryPartitions.
 	RetryPartitions int32
+	// Internal are topics the region needs whatever its configuration, such
+	// as the ack log (kafkaname.AckLogTopic); a name also in the
+	// configuration's topics keeps the larger partition count and retention.
+	Internal []Spec
 	// ReplicationFactor of created topics; 0 or -1 means the broker's
 	// default.
 	ReplicationFactor int16
@@ -111,6 +115,11 @@ func (c Config) validate() error {
 	for _, t := range c.RetryTopics {
 		if t == "" {
 			errs = append(errs, errors.New("provision: empty retry topic name"))
+		}
+	}
+	for _, s := range c.Internal {
+		if s.Name == "" || s.Partitions < 1 {
+			errs = append(errs, fmt.Errorf("provision: internal topic %q needs a name and partitions", s.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -200,7 +209,7 @@ func (p *Provisioner) Reconcile(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 
-	specs := Wanted(p.cfg.Snapshots.Current(), p.cfg.RegionID, p.cfg.RetryTopics, p.cfg.RetryPartitions)
+	specs := withInternal(Wanted(p.cfg.Snapshots.Current(), p.cfg.RegionID, p.cfg.RetryTopics, p.cfg.RetryPartitions), p.cfg.Internal)
 	if len(specs) == 0 {
 		return nil
 	}
@@ -365,6 +374,25 @@ func Wanted(snap *snapshot.Snapshot, regionID string, retryTopics []string, retr
 	}
 	out := make([]Spec, 0, len(byName))
 	for _, s := range byName {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// withInternal adds the internal topics to specs (merged by name, the
+// larger partition count and retention winning), sorted by name.
+func withInternal(specs, internal []Spec) []Spec {
+	if len(internal) == 0 {
+		return specs
+	}
+	out := slices.Clone(specs)
+	for _, s := range internal {
+		if i := slices.IndexFunc(out, func(o Spec) bool { return o.Name == s.Name }); i >= 0 {
+			out[i].Partitions = max(out[i].Partitions, s.Partitions)
+			out[i].Retention = max(out[i].Retention, s.Retention)
+			continue
+		}
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b Spec) int { return cmp.Compare(a.Name, b.Name) })

@@ -110,6 +110,8 @@ func TestConfigValidation(t *testing.T) {
 	require.ErrorContains(t, err, "Admin is required")
 	require.ErrorContains(t, err, "Snapshots is required")
 	require.ErrorContains(t, err, "RegionID is required")
+	_, err = provision.New(provision.Config{Internal: []provision.Spec{{Name: "x"}}})
+	require.ErrorContains(t, err, `internal topic "x" needs a name and partitions`)
 }
 
 func TestProvisionFake(t *testing.T) {
@@ -133,13 +135,15 @@ func testProvision(t *testing.T, brokers []string) {
 	f := newFixture()
 	var holder snapshot.Holder
 	holder.Set(f.snapshot(1))
+	acks := f.home.KafkaTopic + ".acks"
 	p, err := provision.New(provision.Config{
 		Admin: adm, Snapshots: &holder, RegionID: f.region,
 		RetryTopics: f.retry, RetryPartitions: 2, Interval: time.Hour,
+		Internal: []provision.Spec{{Name: acks, Partitions: 3}, {Name: f.retry[0], Partitions: 1}},
 	})
 	require.NoError(t, err)
 
-	all := []string{f.home.KafkaTopic, f.dlq(), f.takenOver.KafkaTopic, f.retry[0], f.retry[1], f.away.KafkaTopic}
+	all := []string{f.home.KafkaTopic, f.dlq(), f.takenOver.KafkaTopic, f.retry[0], f.retry[1], f.away.KafkaTopic, acks}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -164,6 +168,7 @@ func testProvision(t *testing.T, brokers []string) {
 	requireTopic(ctx, t, adm, f.takenOver.KafkaTopic, provision.DefaultPartitions, provision.DefaultTopicRetention)
 	requireTopic(ctx, t, adm, f.retry[0], 2, 0)
 	requireTopic(ctx, t, adm, f.retry[1], 2, 0)
+	requireTopic(ctx, t, adm, acks, 3, 0)
 	require.Equal(t, pre, retention(ctx, adm, f.retry[1]))
 	requireMissing(ctx, t, adm, f.away.KafkaTopic)
 

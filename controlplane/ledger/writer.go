@@ -1,0 +1,193 @@
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/switchyard-dev/switchyard/internal/acklog"
+	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
+)
+
+// partitionsAhead is how many days after the newest ack of a batch get
+// their deliveries partition made in advance.
+const partitionsAhead = 2
+
+// Writer writes acks to the ledger tables (events, deliveries)
+// idempotently: an ack id already stored is skipped, so writing the same
+// acks again changes nothing. It is safe for concurrent use.
+type Writer struct {
+	pool *pgxpool.Pool
+
+	mu   sync.Mutex
+	days map[string]bool // deliveries partitions known to exist, by day
+}
+
+// NewWriter returns a Writer over pool, whose database has the control
+// plane's migrations applied.
+func NewWriter(pool *pgxpool.Pool) *Writer {
+	return &Writer{pool: pool, days: make(map[string]bool)}
+}
+
+// stagingColumns are the columns of the temporary table acks are copied
+// into, in the order of row.
+var stagingColumns = []string{
+	"ack_id", "attempt_time", "tenant_id", "topic_id", "event_id", "pipeline_id", "destination",
+	"attempt", "outcome", "reason", "http_status", "latency_us", "error", "node_id",
+	"next_attempt_time", "origin", "attributes", "ingest_time", "event_time",
+}
+
+const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ledger_staging (
+    ack_id text, attempt_time timestamptz, tenant_id text, topic_id text, event_id text,
+    pipeline_id text, destination text, attempt integer, outcome smallint, reason text,
+    http_status integer, latency_us bigint, error text, node_id text,
+    next_attempt_time timestamptz, origin text, attributes jsonb, ingest_time timestamptz,
+    event_time timestamptz
+) ON COMMIT DELETE ROWS`
+
+const insertEvents = `INSERT INTO events (topic_id, event_id, tenant_id, attributes, ingest_time, event_time)
+SELECT DISTINCT ON (topic_id, event_id) topic_id, event_id, tenant_id, attributes, ingest_time, event_time
+FROM ledger_staging
+ORDER BY topic_id, event_id, ingest_time
+ON CONFLICT (topic_id, event_id) DO UPDATE SET ingest_time = EXCLUDED.ingest_time
+WHERE EXCLUDED.ingest_time < events.ingest_time`
+
+const insertDeliveries = `INSERT INTO deliveries (ack_id, attempt_time, tenant_id, topic_id, event_id,
+    pipeline_id, destination, attempt, outcome, reason, http_status, latency_us, error, node_id,
+    next_attempt_time, origin)
+SELECT DISTINCT ON (ack_id) ack_id, attempt_time, tenant_id, topic_id, event_id,
+    pipeline_id, destination, attempt, outcome, reason, http_status, latency_us, error, node_id,
+    next_attempt_time, origin
+FROM ledger_staging s
+WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.ack_id = s.ack_id)
+ORDER BY ack_id, attempt_time
+ON CONFLICT DO NOTHING`
+
+// Write stores acks in one transaction and returns the number of delivery
+// rows it added (acks already stored are not counted). Acks without an
+// event id (records that could not be decoded) are skipped.
+func (w *Writer) Write(ctx context.Context, acks []*acklog.Ack) (int64, error) {
+	rows := make([][]any, 0, len(acks))
+	var newest time.Time
+	days := make(map[string]time.Time)
+	for _, a := range acks {
+		if a.EventID == "" || a.TopicID == "" {
+			continue
+		}
+		r, err := row(a)
+		if err != nil {
+			return 0, err
+		}
+		rows = append(rows, r)
+		t := a.Time.UTC()
+		days[t.Format(time.DateOnly)] = t
+		if t.After(newest) {
+			newest = t
+		}
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	for i := 1; i <= partitionsAhead; i++ {
+		t := newest.AddDate(0, 0, i)
+		days[t.Format(time.DateOnly)] = t
+	}
+	if err := w.ensurePartitions(ctx, days); err != nil {
+		return 0, err
+	}
+	var added int64
+	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, createStaging); err != nil {
+			return fmt.Errorf("creating the staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_staging"}, stagingColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copying acks: %w", err)
+		}
+		if _, err := tx.Exec(ctx, insertEvents); err != nil {
+			return fmt.Errorf("inserting events: %w", err)
+		}
+		tag, err := tx.Exec(ctx, insertDeliveries)
+		if err != nil {
+			return fmt.Errorf("inserting deliveries: %w", err)
+		}
+		added = tag.RowsAffected()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("ledger: writing %d acks: %w", len(rows), err)
+	}
+	return added, nil
+}
+
+// ensurePartitions creates the deliveries partitions of days that are not
+// known to exist.
+func (w *Writer) ensurePartitions(ctx context.Context, days map[string]time.Time) error {
+	for day, t := range days {
+		w.mu.Lock()
+		known := w.days[day]
+		w.mu.Unlock()
+		if known {
+			continue
+		}
+		start := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+		name := pgx.Identifier{"deliveries_" + start.Format("20060102")}.Sanitize()
+		sql := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF deliveries FOR VALUES FROM ('%s') TO ('%s')`,
+			name, start.Format(time.RFC3339), start.AddDate(0, 0, 1).Format(time.RFC3339))
+		if _, err := w.pool.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("ledger: creating the deliveries partition of %s: %w", day, err)
+		}
+		w.mu.Lock()
+		w.days[day] = true
+		w.mu.Unlock()
+	}
+	return nil
+}
+
+// row returns the staging row of a.
+func row(a *acklog.Ack) ([]any, error) {
+	attrs := []byte("{}")
+	if a.Event != nil {
+		var err error
+		if attrs, err = json.Marshal(a.Event); err != nil {
+			return nil, fmt.Errorf("ledger: encoding attributes: %w", err)
+		}
+	}
+	ingest := a.IngestTime
+	if ingest.IsZero() {
+		ingest = a.Time
+	}
+	return []any{
+		a.ID, a.Time.UTC(), a.TenantID, a.TopicID, a.EventID, a.PipelineID, a.Destination,
+		int32(a.Attempt), int16(Status(a.Outcome)), a.Reason, int32(a.HTTPStatus), a.Latency.Microseconds(),
+		a.Error, a.NodeID, optTime(a.NextAttemptTime), a.Origin, json.RawMessage(attrs), ingest.UTC(), optTime(a.EventTime),
+	}, nil
+}
+
+// Status returns the DeliveryStatus an outcome leaves a destination in.
+func Status(o acklog.Outcome) v1.DeliveryStatus {
+	switch o {
+	case acklog.Delivered:
+		return v1.DeliveryStatus_DELIVERY_STATUS_DELIVERED
+	case acklog.Retrying:
+		return v1.DeliveryStatus_DELIVERY_STATUS_RETRYING
+	case acklog.DeadLettered:
+		return v1.DeliveryStatus_DELIVERY_STATUS_DEAD_LETTERED
+	case acklog.Filtered:
+		return v1.DeliveryStatus_DELIVERY_STATUS_FILTERED
+	}
+	return v1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
+}
+
+// optTime is nil for the zero time.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
