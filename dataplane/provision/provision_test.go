@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/switchyard-dev/switchyard/dataplane/provision"
@@ -58,7 +59,11 @@ func newFixture() *fixture {
 	return f
 }
 
+// snapshot builds a snapshot of the fixture as it is now. It copies the
+// messages, since a snapshot must not change once published and the tests
+// go on to edit the fixture.
 func (f *fixture) snapshot(version int64) *snapshot.Snapshot {
+	clone := func(t *v1.Topic) *v1.Topic { return proto.Clone(t).(*v1.Topic) }
 	return snapshot.New(&v1.ConfigSnapshot{
 		Version: version,
 		Regions: []*v1.Region{
@@ -66,8 +71,8 @@ func (f *fixture) snapshot(version int64) *snapshot.Snapshot {
 			{Id: f.other, Name: "other", Status: v1.RegionStatus_REGION_STATUS_ACTIVE},
 			{Id: f.failed, Name: "failed", Status: v1.RegionStatus_REGION_STATUS_FAILED, FailoverRegionId: f.region},
 		},
-		Topics:    []*v1.Topic{f.home, f.away, f.takenOver},
-		Pipelines: []*v1.Pipeline{f.pipeline},
+		Topics:    []*v1.Topic{clone(f.home), clone(f.away), clone(f.takenOver)},
+		Pipelines: []*v1.Pipeline{proto.Clone(f.pipeline).(*v1.Pipeline)},
 	})
 }
 
@@ -245,7 +250,13 @@ func retention(ctx context.Context, adm *kadm.Client, topic string) string {
 // retention.
 func requireTopic(ctx context.Context, t *testing.T, adm *kadm.Client, topic string, parts int, want time.Duration) {
 	t.Helper()
-	require.Equal(t, parts, partitions(ctx, adm, topic), "partitions of %s", topic)
+	// A broker answers metadata from its own view, which may trail a topic
+	// created a moment ago by a few milliseconds.
+	var got int
+	require.Eventually(t, func() bool {
+		got = partitions(ctx, adm, topic)
+		return got == parts
+	}, 10*time.Second, 20*time.Millisecond, "partitions of %s: got %d, want %d", topic, got, parts)
 	if want > 0 {
 		require.Equal(t, strconv.FormatInt(want.Milliseconds(), 10), retention(ctx, adm, topic), "retention of %s", topic)
 	}
