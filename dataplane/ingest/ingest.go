@@ -242,7 +242,10 @@ func (s *Service) recoverPanic(ctx context.Context, spec connect.Spec, _ http.He
 // default with acks=all), a 5 ms linger so concurrent requests share
 // batches, bounded buffering, and a 30 s delivery timeout that bounds record
 // retries, so a publish answers "unavailable" instead of waiting forever
-// when the brokers are down. Append options to override any of them.
+// when the brokers are down. A topic the broker does not know yet is retried
+// within that timeout too: the config snapshot names it, so it was created a
+// moment ago and the broker's metadata has not caught up. Append options to
+// override any of them.
 func NewProducerOpts(brokers []string) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -251,6 +254,7 @@ func NewProducerOpts(brokers []string) []kgo.Opt {
 		kgo.MaxBufferedRecords(100_000),
 		kgo.MaxBufferedBytes(512 << 20),
 		kgo.RecordDeliveryTimeout(30 * time.Second),
+		kgo.UnknownTopicRetries(-1),
 		kgo.ProduceRequestTimeout(10 * time.Second),
 	}
 }
