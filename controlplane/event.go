@@ -19,8 +19,8 @@ import (
 )
 
 // eventService implements switchyardv1connect.EventServiceHandler over the
-// ledger. Redrive, replay and their operations are not built yet: they
-// answer Unimplemented to callers allowed to make them.
+// ledger and runs dead-letter redrives as operations. Replay is not built
+// yet: it answers Unimplemented to callers allowed to make it.
 type eventService struct{ *Server }
 
 // reader returns the ledger reader, or Unimplemented when the server has
@@ -133,12 +133,34 @@ func (s *eventService) ListDeadLetters(ctx context.Context, req *v1.ListDeadLett
 	return res, nil
 }
 
-// RedriveDeadLetters is not built yet; the pipeline is checked first.
+// RedriveDeadLetters starts an operation that publishes the pipeline's
+// selected dead letters to the shortest retry tier, with a fresh attempt
+// budget, so the data plane delivers them again with the same event ids.
 func (s *eventService) RedriveDeadLetters(ctx context.Context, req *v1.RedriveDeadLettersRequest) (*v1.RedriveDeadLettersResponse, error) {
-	if _, err := s.pipelines(nil).fetch(ctx, s.Server, req.GetPipelineId()); err != nil {
+	p, err := s.pipelines(nil).fetch(ctx, s.Server, req.GetPipelineId())
+	if err != nil {
 		return nil, err
 	}
-	return nil, errNotBuilt("dead-letter redrive")
+	r, err := s.redriveFor(ctx, req, p)
+	if err != nil {
+		return nil, err
+	}
+	op, err := s.store.CreateOperation(ctx, &v1.Operation{
+		TenantId: p.GetTenantId(), PipelineId: p.GetId(),
+		Kind: v1.OperationKind_OPERATION_KIND_REDRIVE, State: v1.OperationState_OPERATION_STATE_RUNNING,
+	})
+	if err != nil {
+		return nil, s.storeError(ctx, err, "operation", "")
+	}
+	r.opID = op.GetId()
+	if !s.ops.start(op.GetId(), func(ctx context.Context) { s.runRedrive(ctx, op, r) }) {
+		op, err = s.store.EndOperation(context.WithoutCancel(ctx), op.GetId(), v1.OperationState_OPERATION_STATE_FAILED,
+			0, 0, errServerClosed.Error())
+		if err != nil {
+			return nil, s.storeError(ctx, err, "operation", r.opID)
+		}
+	}
+	return &v1.RedriveDeadLettersResponse{Operation: op}, nil
 }
 
 // ReplayEvents is not built yet; the pipeline is checked first.
@@ -149,14 +171,52 @@ func (s *eventService) ReplayEvents(ctx context.Context, req *v1.ReplayEventsReq
 	return nil, errNotBuilt("replay")
 }
 
-// GetOperation is not built yet.
-func (s *eventService) GetOperation(context.Context, *v1.GetOperationRequest) (*v1.GetOperationResponse, error) {
-	return nil, errNotBuilt("operations")
+// operation reads an operation the caller may see; another tenant's is
+// NotFound.
+func (s *eventService) operation(ctx context.Context, id string) (*v1.Operation, error) {
+	op, err := s.store.GetOperation(ctx, id)
+	if err != nil {
+		return nil, s.storeError(ctx, err, "operation", id)
+	}
+	if !principalFrom(ctx).canSeeTenant(op.GetTenantId()) {
+		return nil, errNotFound("operation", id)
+	}
+	return op, nil
 }
 
-// CancelOperation is not built yet.
-func (s *eventService) CancelOperation(context.Context, *v1.CancelOperationRequest) (*v1.CancelOperationResponse, error) {
-	return nil, errNotBuilt("operations")
+// GetOperation returns the progress of a redrive.
+func (s *eventService) GetOperation(ctx context.Context, req *v1.GetOperationRequest) (*v1.GetOperationResponse, error) {
+	op, err := s.operation(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &v1.GetOperationResponse{Operation: op}, nil
+}
+
+// CancelOperation stops a running operation and returns it once it has
+// ended; an operation that has already ended is returned unchanged.
+func (s *eventService) CancelOperation(ctx context.Context, req *v1.CancelOperationRequest) (*v1.CancelOperationResponse, error) {
+	op, err := s.operation(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if op.GetState() != v1.OperationState_OPERATION_STATE_RUNNING {
+		return &v1.CancelOperationResponse{Operation: op}, nil
+	}
+	if done := s.ops.cancel(op.GetId()); done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return nil, connect.NewError(connect.CodeDeadlineExceeded, errors.New("the operation is still stopping"))
+		}
+	}
+	// Not run by this server (e.g. one that stopped): end it here. When it
+	// ran here it has ended already and this changes nothing.
+	op, err = s.store.EndOperation(ctx, op.GetId(), v1.OperationState_OPERATION_STATE_CANCELLED, op.GetTotal(), op.GetDone(), "")
+	if err != nil {
+		return nil, s.storeError(ctx, err, "operation", req.GetId())
+	}
+	return &v1.CancelOperationResponse{Operation: op}, nil
 }
 
 // timeRange returns the bounds of tr; zero for an open side.

@@ -35,6 +35,7 @@ import (
 	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store"
 	"github.com/switchyard-dev/switchyard/internal/celenv"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	"github.com/switchyard-dev/switchyard/internal/netguard"
 	"github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1/switchyardv1connect"
 )
@@ -80,12 +81,18 @@ type Config struct {
 	// Events, when set, answers EventService's ledger queries; without it
 	// they answer Unimplemented.
 	Events *ledger.Reader
+	// RedriveTopic is the retry-tier topic, in each region, to which
+	// RedriveDeadLetters publishes dead letters for the data plane to
+	// deliver again. Default the shortest tier,
+	// kafkaname.RetryTopic(kafkaname.RetryTiers[0]).
+	RedriveTopic string
 }
 
 // withDefaults returns a copy of c with zero values filled in.
 func (c Config) withDefaults() Config {
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	c.NodeHeartbeatInterval = cmp.Or(c.NodeHeartbeatInterval, DefaultNodeHeartbeatInterval)
+	c.RedriveTopic = cmp.Or(c.RedriveTopic, kafkaname.RetryTopic(kafkaname.RetryTiers[0]))
 	return c
 }
 
@@ -126,6 +133,8 @@ type Server struct {
 	configs      *broadcaster
 	metrics      *Metrics
 	events       *ledger.Reader
+	ops          operations
+	redriveTopic string
 }
 
 // New returns a Server for cfg, after filling defaults and checking it.
@@ -149,6 +158,7 @@ func New(cfg Config) (*Server, error) {
 		heartbeat:    cfg.NodeHeartbeatInterval,
 		metrics:      cfg.Metrics,
 		events:       cfg.Events,
+		redriveTopic: cfg.RedriveTopic,
 	}
 	s.configs = newBroadcaster(cfg.Store, cfg.Logger)
 	return s, nil
@@ -156,9 +166,13 @@ func New(cfg Config) (*Server, error) {
 
 // Close ends every WatchConfig stream (with Unavailable, so nodes
 // reconnect elsewhere) and stops the goroutine that watches the store for
-// configuration changes, waiting for it to finish. Other calls keep working;
-// a WatchConfig call after Close fails with Unavailable. Close is idempotent.
+// configuration changes, waiting for it to finish. It also stops the
+// operations (redrives) this server runs, which end FAILED, and waits for
+// them. Other calls keep working; a WatchConfig call after Close fails with
+// Unavailable, a redrive started after Close ends FAILED at once. Close is
+// idempotent.
 func (s *Server) Close() {
+	s.ops.close()
 	s.configs.close()
 }
 

@@ -222,6 +222,24 @@ type Store interface {
 	// not empty, ordered by id.
 	ListNodes(ctx context.Context, regionID string) ([]*v1.Node, error)
 
+	// Operations (redrives and replays). Operations are not configuration:
+	// changing them neither bumps the configuration version nor writes
+	// audit rows.
+
+	// CreateOperation stores a new operation, assigning its id (unless set)
+	// and create time.
+	CreateOperation(ctx context.Context, op *v1.Operation) (*v1.Operation, error)
+	// GetOperation returns one operation; ErrNotFound for an unknown id.
+	GetOperation(ctx context.Context, id string) (*v1.Operation, error)
+	// SetOperationProgress records the total and done counts of a running
+	// operation; it does nothing to an operation that has ended.
+	SetOperationProgress(ctx context.Context, id string, total, done uint64) error
+	// EndOperation moves a running operation to a final state with its
+	// counts and error, setting its end time, and returns it. An operation
+	// that has already ended is returned unchanged. ErrNotFound for an
+	// unknown id.
+	EndOperation(ctx context.Context, id string, state v1.OperationState, total, done uint64, errMsg string) (*v1.Operation, error)
+
 	// Snapshot reads the whole configuration in one consistent view: its
 	// version, every region, tenant, topic and pipeline (as GetPipeline
 	// returns them, without secret values), the credentials of keys neither

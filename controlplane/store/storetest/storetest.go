@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SnapshotContents", testSnapshotContents},
 		{"SnapshotConsistent", testSnapshotConsistent},
 		{"WaitConfigVersion", testWaitConfigVersion},
+		{"OperationLifecycle", testOperationLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
