@@ -63,6 +63,9 @@ type env struct {
 	ns    string
 	tiers []pipeline.Tier
 
+	// pool is the control plane's database.
+	pool *pgxpool.Pool
+
 	topics    switchyardv1connect.TopicServiceClient
 	pipelines switchyardv1connect.PipelineServiceClient
 	keys      switchyardv1connect.ApiKeyServiceClient
@@ -106,7 +109,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	t.Cleanup(hc.CloseIdleConnections)
 	auth := connect.WithInterceptors(bearer(operatorToken))
 	e := &env{
-		t: t, brokers: brokers, cpURL: hs.URL, hc: hc,
+		t: t, brokers: brokers, cpURL: hs.URL, hc: hc, pool: pool,
 		topics:    switchyardv1connect.NewTopicServiceClient(hc, hs.URL, auth),
 		pipelines: switchyardv1connect.NewPipelineServiceClient(hc, hs.URL, auth),
 		keys:      switchyardv1connect.NewApiKeyServiceClient(hc, hs.URL, auth),
