@@ -73,14 +73,18 @@ func serveControlPlane(ctx context.Context, p serveParams) error {
 			return fmt.Errorf("creating the ledger: %w", err)
 		}
 		ledgerCtx, stopLedger := context.WithCancel(context.WithoutCancel(ctx))
-		ledgerDone := make(chan error, 1)
+		ledgerDone := make(chan error, 2)
 		go func() { ledgerDone <- l.Run(ledgerCtx) }()
+		// Retention: old history is pruned by the tenants' policies.
+		go func() { ledgerDone <- l.RunRetention(ledgerCtx, ledger.DefaultRetentionInterval) }()
 		// The ledger stops after the server: acks it has not written stay
 		// in Kafka for the next run.
 		defer func() {
 			stopLedger()
-			if err := <-ledgerDone; err != nil {
-				p.Logger.Error("ledger stopped with an error", "err", err)
+			for range 2 {
+				if err := <-ledgerDone; err != nil {
+					p.Logger.Error("ledger stopped with an error", "err", err)
+				}
 			}
 		}()
 	}

@@ -148,6 +148,14 @@ func (w *Writer) ensurePartitions(ctx context.Context, days map[string]time.Time
 	return nil
 }
 
+// forget marks the partition of day as unknown, so that it is created
+// again when an ack of that day comes.
+func (w *Writer) forget(day string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.days, day)
+}
+
 // row returns the staging row of a.
 func row(a *acklog.Ack) ([]any, error) {
 	attrs := []byte("{}")

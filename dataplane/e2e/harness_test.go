@@ -23,10 +23,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/switchyard-dev/switchyard/controlplane"
+	"github.com/switchyard-dev/switchyard/controlplane/ledger"
 	"github.com/switchyard-dev/switchyard/controlplane/store/pgstore"
 	"github.com/switchyard-dev/switchyard/dataplane"
 	"github.com/switchyard-dev/switchyard/dataplane/pipeline"
@@ -63,10 +65,14 @@ type env struct {
 	ns    string
 	tiers []pipeline.Tier
 
-	// pool is the control plane's database.
+	// dsn and pool are the control plane's database.
+	dsn  string
 	pool *pgxpool.Pool
+	// ledger runs beside the control plane when envOptions.ledger is set.
+	ledger *ledger.Ledger
 
 	topics    switchyardv1connect.TopicServiceClient
+	events    switchyardv1connect.EventServiceClient
 	pipelines switchyardv1connect.PipelineServiceClient
 	keys      switchyardv1connect.ApiKeyServiceClient
 	hc        *http.Client
@@ -78,6 +84,11 @@ type envOptions struct {
 	webhookPolicy netguard.Policy
 	// maxEventBytes is the tenant's payload quota; 0 means the default.
 	maxEventBytes uint32
+	// ledger runs the delivery ledger beside the control plane, as the
+	// server does, in a consumer group of the test's own that starts at
+	// the ack log's current end (the shared broker's log holds other
+	// tests' acks).
+	ledger bool
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -85,7 +96,8 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	brokers := kafkatest.RealBrokers(t)
 	ctx := t.Context()
 
-	pool, err := pgxpool.New(ctx, pgtest.NewDB(t, schema))
+	dsn := pgtest.NewDB(t, schema)
+	pool, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	cp, err := controlplane.New(controlplane.Config{
@@ -94,6 +106,7 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		NodeToken:     nodeToken,
 		Logger:        testLogger(t, slog.LevelWarn),
 		WebhookPolicy: opts.webhookPolicy,
+		Events:        ledger.NewReader(pool),
 	})
 	require.NoError(t, err)
 	hs := httptest.NewUnstartedServer(cp.Handler())
@@ -109,8 +122,9 @@ func newEnv(t *testing.T, opts envOptions) *env {
 	t.Cleanup(hc.CloseIdleConnections)
 	auth := connect.WithInterceptors(bearer(operatorToken))
 	e := &env{
-		t: t, brokers: brokers, cpURL: hs.URL, hc: hc, pool: pool,
+		t: t, brokers: brokers, cpURL: hs.URL, hc: hc, dsn: dsn, pool: pool,
 		topics:    switchyardv1connect.NewTopicServiceClient(hc, hs.URL, auth),
+		events:    switchyardv1connect.NewEventServiceClient(hc, hs.URL, auth),
 		pipelines: switchyardv1connect.NewPipelineServiceClient(hc, hs.URL, auth),
 		keys:      switchyardv1connect.NewApiKeyServiceClient(hc, hs.URL, auth),
 	}
@@ -140,7 +154,63 @@ func newEnv(t *testing.T, opts envOptions) *env {
 		e.tiers = append(e.tiers, pipeline.Tier{Delay: d, Topic: kafkaname.RetryTopic(d) + "." + e.ns, Group: kafkaname.RetryGroup(d) + "." + e.ns})
 	}
 	t.Cleanup(e.cleanupKafka)
+	if opts.ledger {
+		e.startLedger()
+	}
 	return e
+}
+
+// startLedger runs the delivery ledger over the env's database until the
+// test ends. Its consumer group is the test's own and starts at the ack
+// log's current end.
+func (e *env) startLedger() {
+	e.t.Helper()
+	ctx := e.t.Context()
+	group := ledger.DefaultGroup + "." + e.ns
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	require.NoError(e.t, err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	// The topic the nodes provision, made here first when the broker is new.
+	if _, err := adm.CreateTopic(ctx, 8, -1, nil, kafkaname.AckLogTopic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		require.NoError(e.t, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, kafkaname.AckLogTopic)
+	require.NoError(e.t, err)
+	require.NoError(e.t, ends.Error())
+	offsets := make(kadm.Offsets)
+	ends.Each(func(o kadm.ListedOffset) {
+		offsets.Add(kadm.Offset{Topic: o.Topic, Partition: o.Partition, At: o.Offset, LeaderEpoch: -1})
+	})
+	committed, err := adm.CommitOffsets(ctx, group, offsets)
+	require.NoError(e.t, err)
+	require.NoError(e.t, committed.Error())
+
+	l, err := ledger.New(ledger.Config{
+		Pool:           e.pool,
+		Regions:        pgstore.New(e.pool),
+		Group:          group,
+		RegionInterval: time.Second,
+		KafkaOpts:      []kgo.Opt{kgo.SessionTimeout(6 * time.Second)},
+		Registry:       prometheus.NewRegistry(),
+		Logger:         testLogger(e.t, nodeLogLevel()),
+	})
+	require.NoError(e.t, err)
+	e.ledger = l
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				e.t.Errorf("ledger: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			e.t.Errorf("ledger did not stop within 30s")
+		}
+	})
 }
 
 // cleanupKafka deletes the test's topics and consumer groups from the
