@@ -45,7 +45,6 @@ const (
 	unA = connect.CodeUnauthenticated
 	pd  = connect.CodePermissionDenied
 	nf  = connect.CodeNotFound
-	unI = connect.CodeUnimplemented
 )
 
 // authMatrix is the expected code of every RPC for every caller, in the
@@ -94,8 +93,7 @@ var authMatrix = map[string][numCallers]connect.Code{
 	"/switchyard.v1.EventService/ListEvents":         {unA, unA, unA, ok, ok, nf, pd, unA, pd},
 	"/switchyard.v1.EventService/ListDeadLetters":    {unA, unA, unA, ok, ok, nf, pd, unA, pd},
 	"/switchyard.v1.EventService/RedriveDeadLetters": {unA, unA, unA, ok, ok, nf, pd, unA, pd},
-	// Not built yet: Unimplemented once the caller may make the call.
-	"/switchyard.v1.EventService/ReplayEvents": {unA, unA, unA, unI, unI, nf, pd, unA, pd},
+	"/switchyard.v1.EventService/ReplayEvents":       {unA, unA, unA, ok, ok, nf, pd, unA, pd},
 	// A random id: NotFound once the caller may make the call.
 	"/switchyard.v1.EventService/GetOperation":    {unA, unA, unA, nf, nf, nf, pd, unA, pd},
 	"/switchyard.v1.EventService/CancelOperation": {unA, unA, unA, nf, nf, nf, pd, unA, pd},

@@ -19,8 +19,7 @@ import (
 )
 
 // eventService implements switchyardv1connect.EventServiceHandler over the
-// ledger and runs dead-letter redrives as operations. Replay is not built
-// yet: it answers Unimplemented to callers allowed to make it.
+// ledger and runs dead-letter redrives and replays as operations.
 type eventService struct{ *Server }
 
 // reader returns the ledger reader, or Unimplemented when the server has
@@ -30,11 +29,6 @@ func (s *eventService) reader() (*ledger.Reader, error) {
 		return nil, connect.NewError(connect.CodeUnimplemented, errors.New("the event ledger is not configured on this server"))
 	}
 	return s.events, nil
-}
-
-// errNotBuilt is the answer of the RPCs not built yet.
-func errNotBuilt(what string) error {
-	return connect.NewError(connect.CodeUnimplemented, errors.New(what+" is not available yet"))
 }
 
 // GetEvent returns an event of a topic the caller may see, its status per
@@ -145,30 +139,13 @@ func (s *eventService) RedriveDeadLetters(ctx context.Context, req *v1.RedriveDe
 	if err != nil {
 		return nil, err
 	}
-	op, err := s.store.CreateOperation(ctx, &v1.Operation{
-		TenantId: p.GetTenantId(), PipelineId: p.GetId(),
-		Kind: v1.OperationKind_OPERATION_KIND_REDRIVE, State: v1.OperationState_OPERATION_STATE_RUNNING,
+	op, err := s.startOperation(ctx, p, v1.OperationKind_OPERATION_KIND_REDRIVE, func(ctx context.Context, op *v1.Operation) {
+		s.runOperation(ctx, op, "redrive", r.run)
 	})
 	if err != nil {
-		return nil, s.storeError(ctx, err, "operation", "")
-	}
-	r.opID = op.GetId()
-	if !s.ops.start(op.GetId(), func(ctx context.Context) { s.runRedrive(ctx, op, r) }) {
-		op, err = s.store.EndOperation(context.WithoutCancel(ctx), op.GetId(), v1.OperationState_OPERATION_STATE_FAILED,
-			0, 0, errServerClosed.Error())
-		if err != nil {
-			return nil, s.storeError(ctx, err, "operation", r.opID)
-		}
-	}
-	return &v1.RedriveDeadLettersResponse{Operation: op}, nil
-}
-
-// ReplayEvents is not built yet; the pipeline is checked first.
-func (s *eventService) ReplayEvents(ctx context.Context, req *v1.ReplayEventsRequest) (*v1.ReplayEventsResponse, error) {
-	if _, err := s.pipelines(nil).fetch(ctx, s.Server, req.GetPipelineId()); err != nil {
 		return nil, err
 	}
-	return nil, errNotBuilt("replay")
+	return &v1.RedriveDeadLettersResponse{Operation: op}, nil
 }
 
 // operation reads an operation the caller may see; another tenant's is
@@ -184,7 +161,7 @@ func (s *eventService) operation(ctx context.Context, id string) (*v1.Operation,
 	return op, nil
 }
 
-// GetOperation returns the progress of a redrive.
+// GetOperation returns the progress of a redrive or replay.
 func (s *eventService) GetOperation(ctx context.Context, req *v1.GetOperationRequest) (*v1.GetOperationResponse, error) {
 	op, err := s.operation(ctx, req.GetId())
 	if err != nil {

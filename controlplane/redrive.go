@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -99,7 +98,6 @@ func (o *operations) close() {
 // redrive is one dead-letter redrive: where to read, what to select and
 // where to publish.
 type redrive struct {
-	opID       string
 	pipelineID string
 	brokers    []string
 	dlq        string
@@ -277,40 +275,6 @@ func (r *redrive) run(ctx context.Context, report func(progress)) (progress, err
 		}
 	}
 	return p, flush()
-}
-
-// runRedrive runs a redrive for operation op and records how it ended.
-func (s *Server) runRedrive(ctx context.Context, op *v1.Operation, r *redrive) {
-	log := s.log.With(slog.String("operation", op.GetId()), slog.String("pipeline", op.GetPipelineId()))
-	// The store keeps working after ctx ends: the final state must land.
-	bg := context.WithoutCancel(ctx)
-	p, err := r.run(ctx, func(p progress) {
-		if err := s.store.SetOperationProgress(bg, op.GetId(), 0, p.done); err != nil {
-			log.Warn("recording redrive progress", slog.Any("error", err))
-		}
-	})
-	state, msg := v1.OperationState_OPERATION_STATE_SUCCEEDED, ""
-	switch cause := context.Cause(ctx); {
-	case err == nil:
-	case errors.Is(cause, errCancelled):
-		state = v1.OperationState_OPERATION_STATE_CANCELLED
-	case errors.Is(cause, errServerClosed):
-		state, msg = v1.OperationState_OPERATION_STATE_FAILED, errServerClosed.Error()
-	default:
-		state, msg = v1.OperationState_OPERATION_STATE_FAILED, err.Error()
-	}
-	total := p.selected
-	if state == v1.OperationState_OPERATION_STATE_SUCCEEDED {
-		total = p.done
-	}
-	end, cancel := context.WithTimeout(bg, 10*time.Second)
-	defer cancel()
-	if _, err := s.store.EndOperation(end, op.GetId(), state, total, p.done, msg); err != nil {
-		log.Error("recording the end of a redrive", slog.Any("error", err))
-		return
-	}
-	log.Info("redrive ended", slog.String("state", state.String()), slog.Uint64("done", p.done),
-		slog.String("error", msg))
 }
 
 // redriveFor builds the redrive of req for pipeline p, checking the
