@@ -178,17 +178,8 @@ func (r *apiKeyResource) Create(ctx context.Context, req resource.CreateRequest,
 
 func (r *apiKeyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m apiKeyModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.client.APIKeys().Get(ctx, m.ID.ValueString())
-	if isNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addAPIError(&resp.Diagnostics, "Reading API key "+m.ID.ValueString(), err)
+	out, ok := readObject(ctx, req, resp, &m, "API key", func(m *apiKeyModel) string { return m.ID.ValueString() }, r.client.APIKeys().Get)
+	if !ok {
 		return
 	}
 	m.set(out)
@@ -224,13 +215,8 @@ func (r *apiKeyResource) Update(ctx context.Context, req resource.UpdateRequest,
 
 func (r *apiKeyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m apiKeyModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.client.APIKeys().Delete(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
-		addAPIError(&resp.Diagnostics, "Deleting API key "+m.ID.ValueString(), err)
-	}
+	deleteObject(ctx, req, resp, &m, "API key", func(m *apiKeyModel) string { return m.ID.ValueString() },
+		func(ctx context.Context, id string) error { return r.client.APIKeys().Delete(ctx, id) })
 }
 
 func (r *apiKeyResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

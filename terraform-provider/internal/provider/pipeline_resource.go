@@ -606,17 +606,8 @@ func (r *pipelineResource) Create(ctx context.Context, req resource.CreateReques
 
 func (r *pipelineResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m pipelineModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.client.Pipelines().Get(ctx, m.ID.ValueString())
-	if isNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addAPIError(&resp.Diagnostics, "Reading pipeline "+m.ID.ValueString(), err)
+	out, ok := readObject(ctx, req, resp, &m, "pipeline", func(m *pipelineModel) string { return m.ID.ValueString() }, r.client.Pipelines().Get)
+	if !ok {
 		return
 	}
 	m.set(out)
@@ -656,13 +647,8 @@ func (r *pipelineResource) Update(ctx context.Context, req resource.UpdateReques
 
 func (r *pipelineResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m pipelineModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.client.Pipelines().Delete(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
-		addAPIError(&resp.Diagnostics, "Deleting pipeline "+m.ID.ValueString(), err)
-	}
+	deleteObject(ctx, req, resp, &m, "pipeline", func(m *pipelineModel) string { return m.ID.ValueString() },
+		func(ctx context.Context, id string) error { return r.client.Pipelines().Delete(ctx, id) })
 }
 
 func (r *pipelineResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

@@ -141,17 +141,8 @@ func (r *regionResource) Create(ctx context.Context, req resource.CreateRequest,
 
 func (r *regionResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m regionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.client.Regions().Get(ctx, m.ID.ValueString())
-	if isNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addAPIError(&resp.Diagnostics, "Reading region "+m.ID.ValueString(), err)
+	out, ok := readObject(ctx, req, resp, &m, "region", func(m *regionModel) string { return m.ID.ValueString() }, r.client.Regions().Get)
+	if !ok {
 		return
 	}
 	m.set(out)
@@ -180,13 +171,8 @@ func (r *regionResource) Update(ctx context.Context, req resource.UpdateRequest,
 
 func (r *regionResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m regionModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.client.Regions().Delete(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
-		addAPIError(&resp.Diagnostics, "Deleting region "+m.ID.ValueString(), err)
-	}
+	deleteObject(ctx, req, resp, &m, "region", func(m *regionModel) string { return m.ID.ValueString() },
+		func(ctx context.Context, id string) error { return r.client.Regions().Delete(ctx, id) })
 }
 
 func (r *regionResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

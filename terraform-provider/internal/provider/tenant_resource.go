@@ -219,17 +219,8 @@ func (r *tenantResource) Create(ctx context.Context, req resource.CreateRequest,
 
 func (r *tenantResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m tenantModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.client.Tenants().Get(ctx, m.ID.ValueString())
-	if isNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addAPIError(&resp.Diagnostics, "Reading tenant "+m.ID.ValueString(), err)
+	out, ok := readObject(ctx, req, resp, &m, "tenant", func(m *tenantModel) string { return m.ID.ValueString() }, r.client.Tenants().Get)
+	if !ok {
 		return
 	}
 	m.set(out)
@@ -258,13 +249,8 @@ func (r *tenantResource) Update(ctx context.Context, req resource.UpdateRequest,
 
 func (r *tenantResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m tenantModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.client.Tenants().Delete(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
-		addAPIError(&resp.Diagnostics, "Deleting tenant "+m.ID.ValueString(), err)
-	}
+	deleteObject(ctx, req, resp, &m, "tenant", func(m *tenantModel) string { return m.ID.ValueString() },
+		func(ctx context.Context, id string) error { return r.client.Tenants().Delete(ctx, id) })
 }
 
 func (r *tenantResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

@@ -177,17 +177,8 @@ func (r *topicResource) Create(ctx context.Context, req resource.CreateRequest, 
 
 func (r *topicResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m topicModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	out, err := r.client.Topics().Get(ctx, m.ID.ValueString())
-	if isNotFound(err) {
-		resp.State.RemoveResource(ctx)
-		return
-	}
-	if err != nil {
-		addAPIError(&resp.Diagnostics, "Reading topic "+m.ID.ValueString(), err)
+	out, ok := readObject(ctx, req, resp, &m, "topic", func(m *topicModel) string { return m.ID.ValueString() }, r.client.Topics().Get)
+	if !ok {
 		return
 	}
 	m.set(out)
@@ -219,13 +210,8 @@ func (r *topicResource) Update(ctx context.Context, req resource.UpdateRequest, 
 
 func (r *topicResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m topicModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	if err := r.client.Topics().Delete(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
-		addAPIError(&resp.Diagnostics, "Deleting topic "+m.ID.ValueString(), err)
-	}
+	deleteObject(ctx, req, resp, &m, "topic", func(m *topicModel) string { return m.ID.ValueString() },
+		func(ctx context.Context, id string) error { return r.client.Topics().Delete(ctx, id) })
 }
 
 func (r *topicResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
