@@ -2,11 +2,12 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-dev/switchyard/internal/promreg"
 )
 
 // Metrics are the control plane's Prometheus metrics: every RPC by
@@ -31,24 +32,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"procedure"}),
 	}
 	if reg != nil {
-		m.requests = register(reg, m.requests)
-		m.duration = register(reg, m.duration)
+		m.requests = promreg.Register(reg, m.requests)
+		m.duration = promreg.Register(reg, m.duration)
 	}
 	return m
-}
-
-// register registers c, or returns the collector already registered under
-// its name, so two servers in one process can share a registry.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-	}
-	return c
 }
 
 // observe records one finished call.

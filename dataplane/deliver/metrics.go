@@ -1,9 +1,9 @@
 package deliver
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-dev/switchyard/internal/promreg"
 )
 
 // Breaker states as exported by the switchyard_breaker_state gauge.
@@ -75,29 +75,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
 		return m
 	}
-	m.attempts = register(reg, m.attempts)
-	m.seconds = register(reg, m.seconds)
-	m.rejected = register(reg, m.rejected)
-	m.breaker = register(reg, m.breaker)
-	m.inFlight = register(reg, m.inFlight)
+	m.attempts = promreg.Register(reg, m.attempts)
+	m.seconds = promreg.Register(reg, m.seconds)
+	m.rejected = promreg.Register(reg, m.rejected)
+	m.breaker = promreg.Register(reg, m.breaker)
+	m.inFlight = promreg.Register(reg, m.inFlight)
 	return m
-}
-
-// register registers c with reg, or returns the collector registered before
-// under the same name. It panics on any other registration error, which is
-// a programming error (a conflicting metric of the same name).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic("deliver: registering metrics: " + err.Error())
 }
 
 // attempt records one attempt that was sent.

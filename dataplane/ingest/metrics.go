@@ -1,10 +1,11 @@
 package ingest
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard-dev/switchyard/internal/promreg"
 )
 
 // result is the outcome of an event, the label of events_total.
@@ -67,28 +68,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 	})
 	if reg != nil {
-		events = register(reg, events)
-		hist = register(reg, hist)
+		events = promreg.Register(reg, events)
+		hist = promreg.Register(reg, hist)
 	}
 	m := &Metrics{publishSeconds: hist}
 	for r := range numResults {
 		m.events[r] = events.WithLabelValues(resultNames[r])
 	}
 	return m
-}
-
-// register registers c with reg, or returns the collector registered before
-// under the same name.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		if are := (prometheus.AlreadyRegisteredError{}); errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("ingest: registering metrics: " + err.Error())
-	}
-	return c
 }
 
 // add counts n events with outcome r.
