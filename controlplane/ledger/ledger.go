@@ -12,6 +12,14 @@
 // Metrics: switchyard_ledger_lag (acks in the ack log not yet written, per
 // Kafka cluster, named by its first region) and switchyard_ledger_rows_total
 // (delivery rows written).
+//
+// The lag is the sum over the ack log's partitions of the high watermark
+// minus the next offset to write (the larger of what this ledger wrote and
+// what the group committed; the log start where neither says). Besides the
+// update after every poll and write, a ticker (Config.LagInterval) lists the
+// end, start and committed offsets with an admin request of its own, so the
+// lag keeps growing while the writer is stuck on a batch Postgres refuses:
+// it counts everything waiting in Kafka, not only the batch in hand.
 package ledger
 
 import (
@@ -28,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/switchyard-dev/switchyard/controlplane/store"
@@ -46,6 +55,9 @@ const (
 	DefaultMaxWait = 200 * time.Millisecond
 	// DefaultRegionInterval is how often the regions are read again.
 	DefaultRegionInterval = 30 * time.Second
+	// DefaultLagInterval is how often the lag is measured from the
+	// broker's offsets.
+	DefaultLagInterval = 5 * time.Second
 )
 
 // Retry backoff while Postgres refuses writes.
@@ -80,6 +92,9 @@ type Config struct {
 	// RegionInterval is how often regions are listed again; default
 	// DefaultRegionInterval.
 	RegionInterval time.Duration
+	// LagInterval is how often the lag is measured from the broker's
+	// offsets; default DefaultLagInterval.
+	LagInterval time.Duration
 	// Registry, when set, registers the ledger's metrics.
 	Registry prometheus.Registerer
 	// Logger logs; default slog.Default().
@@ -101,6 +116,7 @@ func New(cfg Config) (*Ledger, error) {
 	cfg.MaxBatch = cmp.Or(cfg.MaxBatch, DefaultMaxBatch)
 	cfg.MaxWait = cmp.Or(cfg.MaxWait, DefaultMaxWait)
 	cfg.RegionInterval = cmp.Or(cfg.RegionInterval, DefaultRegionInterval)
+	cfg.LagInterval = cmp.Or(cfg.LagInterval, DefaultLagInterval)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	var errs []error
 	if cfg.Pool == nil {
@@ -109,8 +125,8 @@ func New(cfg Config) (*Ledger, error) {
 	if cfg.Regions == nil {
 		errs = append(errs, errors.New("Regions is required"))
 	}
-	if cfg.MaxBatch < 0 || cfg.MaxWait < 0 || cfg.RegionInterval < 0 {
-		errs = append(errs, errors.New("MaxBatch, MaxWait and RegionInterval must not be negative"))
+	if cfg.MaxBatch < 0 || cfg.MaxWait < 0 || cfg.RegionInterval < 0 || cfg.LagInterval < 0 {
+		errs = append(errs, errors.New("MaxBatch, MaxWait, RegionInterval and LagInterval must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("ledger: invalid config: %w", err)
@@ -267,6 +283,11 @@ func (l *Ledger) read(ctx context.Context, c cluster) {
 	defer cl.Close()
 	defer l.lag.DeleteLabelValues(c.region)
 	lag := newLagTracker()
+	// Measured beside the loop, which blocks while Postgres refuses a batch.
+	lagCtx, stopLag := context.WithCancel(ctx)
+	var measuring sync.WaitGroup
+	measuring.Go(func() { l.measureLag(lagCtx, log, cl, c.region, lag) })
+	defer func() { stopLag(); measuring.Wait() }()
 	for ctx.Err() == nil {
 		recs := l.poll(ctx, cl, lag)
 		lag.committed(cl.CommittedOffsets()[l.cfg.Topic])
@@ -354,6 +375,28 @@ func (l *Ledger) write(ctx context.Context, log *slog.Logger, recs []*kgo.Record
 	}
 }
 
+// measureLag sets the region's lag from the broker's offsets now and every
+// LagInterval until ctx ends.
+func (l *Ledger) measureLag(ctx context.Context, log *slog.Logger, cl *kgo.Client, region string, lag *lagTracker) {
+	adm := kadm.NewClient(cl) // not closed: closing it would close cl
+	tick := time.NewTicker(l.cfg.LagInterval)
+	defer tick.Stop()
+	for {
+		if err := lag.measure(ctx, adm, l.cfg.Group, l.cfg.Topic); err != nil {
+			if ctx.Err() == nil {
+				log.Debug("ledger: lag not measured", "err", err)
+			}
+		} else {
+			l.lag.WithLabelValues(region).Set(float64(lag.total()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // lagTracker keeps, per partition of the ack log, the high watermark seen
 // and the next offset to write.
 type lagTracker struct {
@@ -386,6 +429,38 @@ func (t *lagTracker) committed(offs map[int32]kgo.EpochOffset) {
 	for p, o := range offs {
 		t.next[p] = max(t.next[p], o.Offset)
 	}
+}
+
+// measure reads the end, start and committed offsets of topic (for group)
+// from the broker and takes them in.
+func (t *lagTracker) measure(ctx context.Context, adm *kadm.Client, group, topic string) error {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing end offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("listing start offsets: %w", err)
+	}
+	commits, err := adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err != nil {
+		return fmt.Errorf("fetching committed offsets: %w", err)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Err != nil {
+			return
+		}
+		t.high[e.Partition] = max(t.high[e.Partition], e.Offset)
+		if s, ok := starts.Lookup(topic, e.Partition); ok && s.Err == nil {
+			t.next[e.Partition] = max(t.next[e.Partition], s.Offset)
+		}
+		if c, ok := commits.Lookup(topic, e.Partition); ok && c.Err == nil {
+			t.next[e.Partition] = max(t.next[e.Partition], c.At)
+		}
+	})
+	return nil
 }
 
 func (t *lagTracker) total() int64 {

@@ -176,12 +176,13 @@ func run(t *testing.T, l *Ledger) {
 func newLedger(t *testing.T, pool *pgxpool.Pool, brokers []string, reg prometheus.Registerer) *Ledger {
 	t.Helper()
 	l, err := New(Config{
-		Pool:      pool,
-		Regions:   fakeRegions{[]*v1.Region{{Id: "reg_a", KafkaBrokers: brokers}, {Id: "reg_b", KafkaBrokers: brokers}, {Id: "reg_c"}}},
-		KafkaOpts: []kgo.Opt{kgo.FetchMaxWait(50 * time.Millisecond)},
-		MaxBatch:  300,
-		Registry:  reg,
-		Logger:    testLogger(),
+		Pool:        pool,
+		Regions:     fakeRegions{[]*v1.Region{{Id: "reg_a", KafkaBrokers: brokers}, {Id: "reg_b", KafkaBrokers: brokers}, {Id: "reg_c"}}},
+		KafkaOpts:   []kgo.Opt{kgo.FetchMaxWait(50 * time.Millisecond)},
+		MaxBatch:    300,
+		LagInterval: 100 * time.Millisecond,
+		Registry:    reg,
+		Logger:      testLogger(),
 	})
 	require.NoError(t, err)
 	return l
@@ -246,13 +247,19 @@ func TestLedgerWaitsForPostgres(t *testing.T) {
 	setAllowed(false)
 	t.Cleanup(func() { setAllowed(true) })
 
-	acks := makeAcks("top_a", 100, time.Now().UTC())
+	// More acks than a batch (300): the lag counts all of them, not only
+	// the batch the writer is stuck on, and grows as more come.
+	acks := makeAcks("top_a", 500, time.Now().UTC())
 	produce(t, cl, acks)
 	l := newLedger(t, pool, brokers, nil)
 	run(t, l)
 
-	// The ledger read the batch and retries it; nothing is committed.
+	// The ledger read a batch and retries it; nothing is committed.
 	require.Eventually(t, func() bool { return l.Lag() == float64(len(acks)) }, 10*time.Second, 20*time.Millisecond)
+	more := makeAcks("top_b", 200, time.Now().UTC())
+	produce(t, cl, more)
+	require.Eventually(t, func() bool { return l.Lag() == float64(len(acks)+len(more)) }, 10*time.Second, 20*time.Millisecond)
+	acks = append(acks, more...)
 	time.Sleep(time.Second)
 	offs, err := kadm.NewClient(cl).FetchOffsets(t.Context(), DefaultGroup)
 	require.NoError(t, err)
