@@ -191,3 +191,62 @@ func TestListDeadLettersPages(t *testing.T) {
 	}
 	require.Len(t, seen, 25)
 }
+
+// TestEventPayloadsPurgedOnUpdate checks that GetEvent returns a stored
+// payload, and that turning drop_payloads on purges the tenant's payloads
+// before UpdateTenant returns, and only that tenant's.
+func TestEventPayloadsPurgedOnUpdate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	region := b.region(t)
+	a, other := b.tenant(t), b.tenant(t)
+	topA := b.topic(t, a.GetId(), region.GetId())
+	pipA := b.pipeline(t, a.GetId(), topA.GetId())
+	topB := b.topic(t, other.GetId(), region.GetId())
+	pipB := b.pipeline(t, other.GetId(), topB.GetId())
+
+	t0 := time.Now().UTC().Add(-time.Minute)
+	withData := func(p *v1.Pipeline, id, data string) *acklog.Ack {
+		ack := ledgerAck(p, id, 1, acklog.Delivered, t0)
+		ack.Data = []byte(data)
+		return ack
+	}
+	w := ledger.NewWriter(b.pool)
+	_, err := w.Write(ctx, []*acklog.Ack{withData(pipA, "a1", `{"card":"4111"}`), withData(pipB, "b1", `{"b":1}`)})
+	require.NoError(t, err)
+
+	_, adminA := b.key(t, a.GetId(), v1.ApiKeyRole_API_KEY_ROLE_ADMIN)
+	_, adminB := b.key(t, other.GetId(), v1.ApiKeyRole_API_KEY_ROLE_ADMIN)
+	ca, cb := b.clients(adminA), b.clients(adminB)
+	data := func(c *clients, topic, id string) string {
+		t.Helper()
+		res, err := c.events.GetEvent(ctx, &v1.GetEventRequest{TopicId: topic, EventId: id})
+		require.NoError(t, err)
+		return string(res.GetEvent().GetEvent().GetData())
+	}
+	require.JSONEq(t, `{"card":"4111"}`, data(ca, topA.GetId(), "a1"))
+	require.JSONEq(t, `{"b":1}`, data(cb, topB.GetId(), "b1"))
+	// Another tenant cannot read it.
+	_, err = cb.events.GetEvent(ctx, &v1.GetEventRequest{TopicId: topA.GetId(), EventId: "a1"})
+	requireCode(t, err, connect.CodeNotFound)
+
+	got, err := ca.tenants.GetTenant(ctx, &v1.GetTenantRequest{Id: a.GetId()})
+	require.NoError(t, err)
+	_, err = b.op.tenants.UpdateTenant(ctx, &v1.UpdateTenantRequest{
+		Tenant:     &v1.Tenant{Id: a.GetId(), Retention: &v1.RetentionPolicy{Days: 30, DropPayloads: true}, Etag: got.GetTenant().GetEtag()},
+		UpdateMask: mask("retention"),
+	})
+	require.NoError(t, err)
+	require.Empty(t, data(ca, topA.GetId(), "a1"), "purged by the update")
+	require.JSONEq(t, `{"b":1}`, data(cb, topB.GetId(), "b1"), "another tenant's payload stays")
+	var detail string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT detail::text FROM audit_log
+		WHERE tenant_id = $1 AND action = 'tenant.update' ORDER BY id DESC LIMIT 1`, a.GetId()).Scan(&detail))
+	require.JSONEq(t, `{"name":"`+a.GetName()+`","payloads_purged":1}`, detail)
+
+	// A payload that reaches the ledger afterwards is not stored.
+	_, err = w.Write(ctx, []*acklog.Ack{withData(pipA, "a2", `{"card":"5500"}`)})
+	require.NoError(t, err)
+	require.Empty(t, data(ca, topA.GetId(), "a2"))
+}

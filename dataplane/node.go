@@ -48,6 +48,7 @@ import (
 	"github.com/switchyard-dev/switchyard/dataplane/pipeline"
 	"github.com/switchyard-dev/switchyard/dataplane/provision"
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
+	"github.com/switchyard-dev/switchyard/internal/acklog"
 	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	"github.com/switchyard-dev/switchyard/internal/netguard"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
@@ -407,16 +408,34 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		producer.Close()
 	}()
 
+	// The ack log has its own producer: an ack carrying a payload is larger
+	// than the default batch bound, which must stay as it is for tenant
+	// topics (their brokers' max.message.bytes).
+	ackProducer, err := kgo.NewClient(append(ingest.NewProducerOpts(brokers),
+		append([]kgo.Opt{kgo.ProducerBatchMaxBytes(acklog.MaxRecordBytes)}, n.cfg.KafkaOpts...)...)...)
+	if err != nil {
+		return fmt.Errorf("dataplane: Kafka ack producer: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+		defer cancel()
+		if ferr := ackProducer.Flush(flushCtx); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("dataplane: flushing ack producer: %w", ferr))
+		}
+		ackProducer.Close()
+	}()
+
 	retryTopics := make([]string, len(n.cfg.Tiers))
 	for i, t := range n.cfg.Tiers {
 		retryTopics[i] = t.Topic
 	}
 	prov, err := provision.New(provision.Config{
-		Admin:             kadm.NewClient(producer),
-		Snapshots:         holder,
-		RegionID:          regionID,
-		RetryTopics:       retryTopics,
-		Internal:          []provision.Spec{{Name: kafkaname.AckLogTopic, Partitions: ackLogPartitions}},
+		Admin:       kadm.NewClient(producer),
+		Snapshots:   holder,
+		RegionID:    regionID,
+		RetryTopics: retryTopics,
+		Internal: []provision.Spec{{Name: kafkaname.AckLogTopic, Partitions: ackLogPartitions,
+			MaxMessageBytes: acklog.TopicMaxMessageBytes}},
 		ReplicationFactor: n.cfg.ReplicationFactor,
 		Logger:            log.With("component", "provision"),
 	})
@@ -462,7 +481,7 @@ func (n *Node) Run(ctx context.Context) (err error) {
 		RegionID:   regionID,
 		Deliverer:  router,
 		Producer:   producer,
-		Acks:       producer,
+		Acks:       ackProducer,
 		NodeID:     n.NodeID,
 		Tiers:      n.cfg.Tiers,
 		Metrics:    pipeline.NewMetrics(n.cfg.Registry),

@@ -59,4 +59,4 @@ const rawColumns = `ack_id text, attempt_time timestamptz, tenant_id text, topic
     pipeline_id text, destination text, attempt integer, outcome smallint, reason text,
     http_status integer, latency_us bigint, error text, node_id text,
     next_attempt_time timestamptz, origin text, attributes jsonb, ingest_time timestamptz,
-    event_time timestamptz`
+    event_time timestamptz, data bytea, target text`

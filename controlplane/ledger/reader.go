@@ -64,11 +64,11 @@ type DeadLetterQuery struct {
 	Limit      int
 }
 
-// GetEvent returns an event with its status per pipeline and destination,
-// and every attempt, oldest first; store.ErrNotFound when the ledger does
-// not know it.
+// GetEvent returns an event, with its payload when the ledger holds one,
+// its status per pipeline and destination, and every attempt, oldest first;
+// store.ErrNotFound when the ledger does not know it.
 func (r *Reader) GetEvent(ctx context.Context, topicID, eventID string) (*v1.EventRecord, []*v1.DeliveryAttempt, error) {
-	recs, err := r.events(ctx, `SELECT tenant_id, topic_id, event_id, attributes, ingest_time, event_time
+	recs, err := r.events(ctx, `SELECT tenant_id, topic_id, event_id, attributes, ingest_time, event_time, data
 		FROM events WHERE topic_id = $1 AND event_id = $2`, topicID, eventID)
 	if err != nil {
 		return nil, nil, err
@@ -77,7 +77,7 @@ func (r *Reader) GetEvent(ctx context.Context, topicID, eventID string) (*v1.Eve
 		return nil, nil, fmt.Errorf("event %s: %w", eventID, store.ErrNotFound)
 	}
 	rows, err := r.pool.Query(ctx, `SELECT pipeline_id, destination, attempt, attempt_time, outcome,
-		http_status, latency_us, error, node_id
+		http_status, latency_us, error, node_id, target
 		FROM deliveries WHERE topic_id = $1 AND event_id = $2 AND destination <> ''
 		ORDER BY attempt_time, attempt`, topicID, eventID)
 	if err != nil {
@@ -91,7 +91,7 @@ func (r *Reader) GetEvent(ctx context.Context, topicID, eventID string) (*v1.Eve
 			status  int32
 			latency int64
 		)
-		if err := row.Scan(&a.PipelineId, &a.Destination, &a.Attempt, &at, &outcome, &status, &latency, &a.Error, &a.NodeId); err != nil {
+		if err := row.Scan(&a.PipelineId, &a.Destination, &a.Attempt, &at, &outcome, &status, &latency, &a.Error, &a.NodeId, &a.Target); err != nil {
 			return nil, err
 		}
 		a.AttemptTime = timestamppb.New(at)
@@ -106,7 +106,8 @@ func (r *Reader) GetEvent(ctx context.Context, topicID, eventID string) (*v1.Eve
 	return recs[0], attempts, nil
 }
 
-// ListEvents returns up to q.Limit events, newest first.
+// ListEvents returns up to q.Limit events, newest first, without their
+// payloads.
 func (r *Reader) ListEvents(ctx context.Context, q EventQuery) ([]*v1.EventRecord, error) {
 	var (
 		where = []string{"e.tenant_id = $1"}
@@ -143,13 +144,14 @@ func (r *Reader) ListEvents(ctx context.Context, q EventQuery) ([]*v1.EventRecor
 		}
 		where = append(where, cond+")")
 	}
-	sql := `SELECT e.tenant_id, e.topic_id, e.event_id, e.attributes, e.ingest_time, e.event_time
+	sql := `SELECT e.tenant_id, e.topic_id, e.event_id, e.attributes, e.ingest_time, e.event_time, NULL::bytea
 		FROM events e WHERE ` + strings.Join(where, " AND ") + `
 		ORDER BY e.ingest_time DESC, e.topic_id DESC, e.event_id DESC LIMIT ` + arg(q.Limit)
 	return r.events(ctx, sql, args...)
 }
 
-// events runs a query of events and adds their statuses.
+// events runs a query of events (tenant, topic, event id, attributes,
+// ingest time, event time, payload) and adds their statuses.
 func (r *Reader) events(ctx context.Context, sql string, args ...any) ([]*v1.EventRecord, error) {
 	rows, err := r.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -162,8 +164,9 @@ func (r *Reader) events(ctx context.Context, sql string, args ...any) ([]*v1.Eve
 			attrs     []byte
 			ingest    time.Time
 			eventTime *time.Time
+			data      []byte
 		)
-		if err := row.Scan(&rec.TenantId, &rec.TopicId, &id, &attrs, &ingest, &eventTime); err != nil {
+		if err := row.Scan(&rec.TenantId, &rec.TopicId, &id, &attrs, &ingest, &eventTime, &data); err != nil {
 			return nil, err
 		}
 		var a acklog.Attributes
@@ -172,7 +175,7 @@ func (r *Reader) events(ctx context.Context, sql string, args ...any) ([]*v1.Eve
 		}
 		rec.Event = &v1.Event{Id: id, Source: a.Source, Type: a.Type, Subject: a.Subject,
 			DataContentType: a.DataContentType, DataSchema: a.DataSchema, Extensions: a.Extensions,
-			PartitionKey: a.PartitionKey}
+			PartitionKey: a.PartitionKey, Data: data}
 		if eventTime != nil {
 			rec.Event.Time = timestamppb.New(*eventTime)
 		}

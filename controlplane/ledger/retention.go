@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DefaultRetentionDays is how many days the ledger keeps a tenant's history
@@ -25,6 +26,9 @@ type Pruned struct {
 	// Deliveries and Events are the rows deleted one by one (rows of
 	// dropped partitions are not counted).
 	Deliveries, Events int64
+	// Payloads are the event payloads purged (tenants that drop payloads,
+	// or that no longer exist).
+	Payloads int64
 }
 
 // RunRetention prunes the ledger (Prune) now and then every interval
@@ -42,9 +46,9 @@ func (l *Ledger) RunRetention(ctx context.Context, interval time.Duration) error
 		switch {
 		case err != nil && ctx.Err() == nil:
 			l.cfg.Logger.Warn("ledger: retention pass failed; trying again later", "in", interval, "err", err)
-		case err == nil && (len(p.Partitions) > 0 || p.Deliveries > 0 || p.Events > 0):
+		case err == nil && (len(p.Partitions) > 0 || p.Deliveries > 0 || p.Events > 0 || p.Payloads > 0):
 			l.cfg.Logger.Info("ledger: retention pass", "partitions_dropped", p.Partitions,
-				"deliveries_deleted", p.Deliveries, "events_deleted", p.Events)
+				"deliveries_deleted", p.Deliveries, "events_deleted", p.Events, "payloads_purged", p.Payloads)
 		}
 		select {
 		case <-ctx.Done():
@@ -69,10 +73,17 @@ func (l *Ledger) RunRetention(ctx context.Context, interval time.Duration) error
 // A tenant without a policy, or with 0 days, keeps DefaultRetentionDays;
 // with no tenant at all the largest retention is DefaultRetentionDays.
 //
-// drop_payloads needs nothing here: the ledger stores no event payload, for
-// any tenant, only the CloudEvents attributes and the delivery attempts.
+// It also purges the payloads of tenants that drop payloads
+// (drop_payloads), and of tenants that no longer exist. Turning
+// drop_payloads on purges at once (the tenant update does it in its
+// transaction); this is the backstop.
 func (l *Ledger) Prune(ctx context.Context, now time.Time) (Pruned, error) {
 	var out Pruned
+	purged, err := PurgePayloads(ctx, l.cfg.Pool)
+	if err != nil {
+		return out, err
+	}
+	out.Payloads = purged
 	rows, err := l.cfg.Pool.Query(ctx, `SELECT id, COALESCE(retention_days, 0) FROM tenants`)
 	if err != nil {
 		return out, fmt.Errorf("ledger: reading retention policies: %w", err)
@@ -132,6 +143,20 @@ func (l *Ledger) Prune(ctx context.Context, now time.Time) (Pruned, error) {
 	}
 	out.Events += n
 	return out, nil
+}
+
+// PurgePayloads removes the stored payloads of the events of every tenant
+// that drops payloads (RetentionPolicy.drop_payloads) or that the tenants
+// table no longer holds, and returns how many it removed.
+func PurgePayloads(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) (int64, error) {
+	tag, err := db.Exec(ctx, `UPDATE events e SET data = NULL WHERE e.data IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.id = e.tenant_id AND t.retention_drop_payloads IS NOT TRUE)`)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: purging payloads: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // retentionDays is the retention of a tenant's retention_days column.

@@ -118,8 +118,7 @@ func TestPruneAppliesRetention(t *testing.T) {
 	require.Zero(t, count(t, pool, `SELECT count(*) FROM events e WHERE NOT EXISTS
 		(SELECT 1 FROM deliveries d WHERE d.topic_id = e.topic_id AND d.event_id = e.event_id)`))
 	require.EqualValues(t, 9, p.Events)
-	// (c) ten_a drops payloads: the ledger stores none for anyone; its
-	// events hold attributes only.
+	// (c) ten_a drops payloads: its events hold attributes only.
 	require.Equal(t, 1, count(t, pool, `SELECT count(*) FROM events WHERE tenant_id = 'ten_a' AND attributes = '{"source":"/s","type":"t"}'::jsonb`))
 
 	// A second pass finds nothing to do.

@@ -21,6 +21,13 @@ const partitionsAhead = 2
 // Writer writes acks to the ledger tables (events, deliveries)
 // idempotently: an ack id already stored is skipped, so writing the same
 // acks again changes nothing. It is safe for concurrent use.
+//
+// An event's payload (acklog.Ack.Data) is stored on its events row by the
+// first ack that carries one and never rewritten, unless the tenant drops
+// payloads: the writer reads the tenants' drop_payloads in the batch's
+// transaction, with a share lock on their rows, so a tenant update that
+// turns it on (and purges the tenant's payloads in its own transaction)
+// waits for a batch in progress, and later batches see it.
 type Writer struct {
 	pool *pgxpool.Pool
 
@@ -39,7 +46,7 @@ func NewWriter(pool *pgxpool.Pool) *Writer {
 var stagingColumns = []string{
 	"ack_id", "attempt_time", "tenant_id", "topic_id", "event_id", "pipeline_id", "destination",
 	"attempt", "outcome", "reason", "http_status", "latency_us", "error", "node_id",
-	"next_attempt_time", "origin", "attributes", "ingest_time", "event_time",
+	"next_attempt_time", "origin", "attributes", "ingest_time", "event_time", "data", "target",
 }
 
 const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ledger_staging (
@@ -47,34 +54,52 @@ const createStaging = `CREATE TEMP TABLE IF NOT EXISTS ledger_staging (
     pipeline_id text, destination text, attempt integer, outcome smallint, reason text,
     http_status integer, latency_us bigint, error text, node_id text,
     next_attempt_time timestamptz, origin text, attributes jsonb, ingest_time timestamptz,
-    event_time timestamptz
+    event_time timestamptz, data bytea, target text
 ) ON COMMIT DELETE ROWS`
 
-const insertEvents = `INSERT INTO events (topic_id, event_id, tenant_id, attributes, ingest_time, event_time)
-SELECT DISTINCT ON (topic_id, event_id) topic_id, event_id, tenant_id, attributes, ingest_time, event_time
+// insertEvents takes, per event, the row with the earliest ingest time, a
+// row with a payload first among equals (Write gives the row with the
+// payload the earliest ingest time of its event in the batch).
+const insertEvents = `INSERT INTO events (topic_id, event_id, tenant_id, attributes, ingest_time, event_time, data)
+SELECT DISTINCT ON (topic_id, event_id) topic_id, event_id, tenant_id, attributes, ingest_time, event_time, data
 FROM ledger_staging
-ORDER BY topic_id, event_id, ingest_time
-ON CONFLICT (topic_id, event_id) DO UPDATE SET ingest_time = EXCLUDED.ingest_time
-WHERE EXCLUDED.ingest_time < events.ingest_time`
+ORDER BY topic_id, event_id, ingest_time, data IS NULL
+ON CONFLICT (topic_id, event_id) DO UPDATE SET
+    ingest_time = LEAST(events.ingest_time, EXCLUDED.ingest_time),
+    data = COALESCE(events.data, EXCLUDED.data)
+WHERE EXCLUDED.ingest_time < events.ingest_time OR (events.data IS NULL AND EXCLUDED.data IS NOT NULL)`
 
 const insertDeliveries = `INSERT INTO deliveries (ack_id, attempt_time, tenant_id, topic_id, event_id,
     pipeline_id, destination, attempt, outcome, reason, http_status, latency_us, error, node_id,
-    next_attempt_time, origin)
+    next_attempt_time, origin, target)
 SELECT DISTINCT ON (ack_id) ack_id, attempt_time, tenant_id, topic_id, event_id,
     pipeline_id, destination, attempt, outcome, reason, http_status, latency_us, error, node_id,
-    next_attempt_time, origin
+    next_attempt_time, origin, target
 FROM ledger_staging s
 WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.ack_id = s.ack_id)
 ORDER BY ack_id, attempt_time
 ON CONFLICT DO NOTHING`
 
+// Staging columns Write changes before copying.
+const (
+	colTenant = 2
+	colIngest = 17
+	colData   = 19
+)
+
 // Write stores acks in one transaction and returns the number of delivery
 // rows it added (acks already stored are not counted). Acks without an
-// event id (records that could not be decoded) are skipped.
+// event id (records that could not be decoded) are skipped. Payloads of
+// tenants that drop them, or that the tenants table does not know, are not
+// stored.
 func (w *Writer) Write(ctx context.Context, acks []*acklog.Ack) (int64, error) {
 	rows := make([][]any, 0, len(acks))
 	var newest time.Time
 	days := make(map[string]time.Time)
+	type eventKey struct{ topic, event string }
+	earliest := make(map[eventKey]time.Time)
+	var withData []int          // indexes in rows
+	var payloadTenants []string // tenants of those rows
 	for _, a := range acks {
 		if a.EventID == "" || a.TopicID == "" {
 			continue
@@ -82,6 +107,14 @@ func (w *Writer) Write(ctx context.Context, acks []*acklog.Ack) (int64, error) {
 		r, err := row(a)
 		if err != nil {
 			return 0, err
+		}
+		k := eventKey{a.TopicID, a.EventID}
+		if in := r[colIngest].(time.Time); earliest[k].IsZero() || in.Before(earliest[k]) {
+			earliest[k] = in
+		}
+		if r[colData] != nil {
+			withData = append(withData, len(rows))
+			payloadTenants = append(payloadTenants, a.TenantID)
 		}
 		rows = append(rows, r)
 		t := a.Time.UTC()
@@ -100,8 +133,24 @@ func (w *Writer) Write(ctx context.Context, acks []*acklog.Ack) (int64, error) {
 	if err := w.ensurePartitions(ctx, days); err != nil {
 		return 0, err
 	}
+	// The row with a payload goes first among its event's rows.
+	for _, i := range withData {
+		r := rows[i]
+		r[colIngest] = earliest[eventKey{r[3].(string), r[4].(string)}]
+	}
 	var added int64
 	err := pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		if len(withData) > 0 {
+			keep, err := keepingPayloads(ctx, tx, payloadTenants)
+			if err != nil {
+				return err
+			}
+			for _, i := range withData {
+				if !keep[rows[i][colTenant].(string)] {
+					rows[i][colData] = nil
+				}
+			}
+		}
 		if _, err := tx.Exec(ctx, createStaging); err != nil {
 			return fmt.Errorf("creating the staging table: %w", err)
 		}
@@ -122,6 +171,25 @@ func (w *Writer) Write(ctx context.Context, acks []*acklog.Ack) (int64, error) {
 		return 0, fmt.Errorf("ledger: writing %d acks: %w", len(rows), err)
 	}
 	return added, nil
+}
+
+// keepingPayloads returns which of tenants keep payloads, reading their
+// rows with a share lock held until tx ends (see Writer).
+func keepingPayloads(ctx context.Context, tx pgx.Tx, tenants []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM tenants WHERE id = ANY($1)
+		AND retention_drop_payloads IS NOT TRUE ORDER BY id FOR SHARE`, tenants)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tenants' payload policy: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("reading the tenants' payload policy: %w", err)
+	}
+	keep := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		keep[id] = true
+	}
+	return keep, nil
 }
 
 // ensurePartitions creates the deliveries partitions of days that are not
@@ -173,6 +241,7 @@ func row(a *acklog.Ack) ([]any, error) {
 		a.ID, a.Time.UTC(), a.TenantID, a.TopicID, a.EventID, a.PipelineID, a.Destination,
 		int32(a.Attempt), int16(Status(a.Outcome)), a.Reason, int32(a.HTTPStatus), a.Latency.Microseconds(),
 		a.Error, a.NodeID, optTime(a.NextAttemptTime), a.Origin, json.RawMessage(attrs), ingest.UTC(), optTime(a.EventTime),
+		optBytes(a.Data), a.Target,
 	}, nil
 }
 
@@ -189,6 +258,14 @@ func Status(o acklog.Outcome) v1.DeliveryStatus {
 		return v1.DeliveryStatus_DELIVERY_STATUS_FILTERED
 	}
 	return v1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
+}
+
+// optBytes is nil for an empty payload.
+func optBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // optTime is nil for the zero time.

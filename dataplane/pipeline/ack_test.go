@@ -3,6 +3,9 @@ package pipeline
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,11 +133,14 @@ func TestAckEveryOutcome(t *testing.T) {
 			require.NotNil(t, a, "filtered ack of %s in %s", id, pid)
 			require.Equal(t, acklog.Filtered, a.Outcome)
 			require.NotZero(t, a.IngestTime)
+			require.JSONEq(t, `{"key":"","seq":`+strconv.Itoa(seq(id))+`,"total":`+strconv.Itoa(seq(id))+`}`, string(a.Data),
+				"the pipeline's first ack of a record carries its payload")
 		}
 		for _, id := range orders {
 			first := got[slot{pid, id, "d0", 1}]
 			require.NotNil(t, first, "first ack of %s in %s", id, pid)
 			require.NotZero(t, first.IngestTime)
+			require.Contains(t, string(first.Data), `"seq":`+strconv.Itoa(seq(id))+`,`, "the first ack carries the payload")
 			switch id[len(id)-1] {
 			case '0':
 				require.Equal(t, acklog.Retrying, first.Outcome)
@@ -143,6 +149,7 @@ func TestAckEveryOutcome(t *testing.T) {
 				require.False(t, first.NextAttemptTime.IsZero())
 				second := got[slot{pid, id, "d0", 2}]
 				require.NotNil(t, second, "second ack of %s in %s", id, pid)
+				require.Nil(t, second.Data, "only the first ack carries the payload")
 				require.Equal(t, acklog.Delivered, second.Outcome)
 				require.Equal(t, http.StatusOK, second.HTTPStatus)
 				require.Equal(t, first.Origin, second.Origin)
@@ -155,6 +162,53 @@ func TestAckEveryOutcome(t *testing.T) {
 				require.Equal(t, http.StatusOK, first.HTTPStatus)
 				require.Positive(t, first.Latency)
 			}
+		}
+	}
+}
+
+// seq is the sequence number at the end of a test event id.
+func seq(id string) int {
+	n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '_')+1:])
+	return n
+}
+
+// TestAckPayloadOnlyWhenKept checks that no ack carries a payload when the
+// tenant drops payloads, and that of a pipeline with two destinations only
+// one ack carries it.
+func TestAckPayloadOnlyWhenKept(t *testing.T) {
+	t.Parallel()
+	e := newFakeEnv(t)
+	createAckTopic(t, e.brokers)
+	top := e.topic("top_a", 2)
+	s1, s2 := newSink(t, nil), newSink(t, nil)
+	fanout := e.pipeline("pip_f", top, s1.srv.URL, s2.srv.URL)
+	e.publish(fanout)
+	kept := e.eventsWithPrefix(top, "k", 10, "order.created")
+	cfg := e.config(e.webhook)
+	cfg.Acks = e.producer
+	e.start(cfg)
+	acks := readAcks(t, e.brokers, 2*len(kept), 30*time.Second, 300*time.Millisecond)
+	require.Len(t, acks, 2*len(kept))
+	carried := map[string]int{}
+	for _, a := range acks {
+		if a.Data != nil {
+			carried[a.EventID]++
+		}
+	}
+	require.Len(t, carried, len(kept))
+	for id, n := range carried {
+		require.Equal(t, 1, n, "acks of %s carrying the payload", id)
+	}
+
+	// The tenant drops payloads: no ack carries one.
+	e.raw.Tenants = []*v1.Tenant{{Id: testTenant, Name: "test", Retention: &v1.RetentionPolicy{DropPayloads: true}}}
+	e.publish(fanout)
+	dropped := e.eventsWithPrefix(top, "d", 10, "order.created")
+	acks = readAcks(t, e.brokers, 2*(len(kept)+len(dropped)), 30*time.Second, 300*time.Millisecond)
+	require.Len(t, acks, 2*(len(kept)+len(dropped)))
+	for _, a := range acks {
+		if slices.Contains(dropped, a.EventID) {
+			require.Nil(t, a.Data, "ack of %s", a.EventID)
 		}
 	}
 }

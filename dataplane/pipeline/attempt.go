@@ -115,6 +115,23 @@ type attempt struct {
 	// ingest is when the broker stored the original record; zero when the
 	// attempt read a retry record.
 	ingest time.Time
+	// orig is the event as published (before the transform), when decoded.
+	orig *v1.Event
+	// payload says the next ack carries orig's data (see package acklog):
+	// set for the first ack of a record per pipeline when the tenant keeps
+	// payloads, cleared once that ack is written.
+	payload bool
+	// target is the webhook URL or Kafka topic of a destination override;
+	// empty when dest is the pipeline's own.
+	target string
+}
+
+// keepsPayloads reports whether the ledger may keep the payloads of a
+// tenant's events, as the current configuration says. An unknown tenant's
+// are not kept.
+func (r *Runner) keepsPayloads(tenantID string) bool {
+	t, ok := r.cfg.Snapshots.Current().Tenant(tenantID)
+	return ok && !t.GetRetention().GetDropPayloads()
 }
 
 // originOf names where rec was read.
@@ -297,7 +314,11 @@ func (r *Runner) ack(ctx context.Context, a *attempt, o acklog.Outcome, reason s
 		r.cfg.Logger.Error("ack not written", "err", err)
 		return true
 	}
-	return r.produceWith(ctx, r.cfg.Acks, rec)
+	if !r.produceWith(ctx, r.cfg.Acks, rec) {
+		return false
+	}
+	a.payload = false
+	return true
 }
 
 // ackOf returns the ack of an outcome of attempt a.
@@ -316,6 +337,7 @@ func (r *Runner) ackOf(a *attempt, o acklog.Outcome, reason string, res deliver.
 		NextAttemptTime: next.UTC(),
 		IngestTime:      a.ingest.UTC(),
 		Origin:          a.origin,
+		Target:          a.target,
 	}
 	if next.IsZero() {
 		ack.NextAttemptTime = time.Time{}
@@ -333,7 +355,11 @@ func (r *Runner) ackOf(a *attempt, o acklog.Outcome, reason string, res deliver.
 	if r.cfg.NodeID != nil {
 		ack.NodeID = r.cfg.NodeID()
 	}
-	if ev := a.ev; ev != nil {
+	ev := a.orig
+	if ev == nil {
+		ev = a.ev
+	}
+	if ev != nil {
 		ack.EventID = ev.GetId()
 		ack.EventTime = eventTime(ev).UTC()
 		if ev.GetTime() == nil {
@@ -347,6 +373,9 @@ func (r *Runner) ackOf(a *attempt, o acklog.Outcome, reason string, res deliver.
 			DataSchema:      ev.GetDataSchema(),
 			Extensions:      ev.GetExtensions(),
 			PartitionKey:    ev.GetPartitionKey(),
+		}
+		if a.payload && a.orig != nil && len(a.orig.GetData()) <= acklog.MaxData {
+			ack.Data = a.orig.GetData()
 		}
 	}
 	return ack

@@ -64,7 +64,8 @@ func newEnv(t testing.TB, brokers []string) *testEnv {
 	for _, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
 		e.tiers = append(e.tiers, Tier{Delay: d, Topic: kafkatest.Topic(t, brokers, 2), Group: kafkatest.Group(t)})
 	}
-	e.raw = &v1.ConfigSnapshot{Regions: []*v1.Region{{Id: testRegion, Name: "test"}}}
+	e.raw = &v1.ConfigSnapshot{Regions: []*v1.Region{{Id: testRegion, Name: "test"}},
+		Tenants: []*v1.Tenant{{Id: testTenant, Name: "test"}}}
 	return e
 }
 
@@ -112,7 +113,7 @@ func (e *testEnv) pipeline(id string, top *v1.Topic, urls ...string) *v1.Pipelin
 // plus the given pipelines.
 func (e *testEnv) publish(pipelines ...*v1.Pipeline) {
 	e.version++
-	raw := &v1.ConfigSnapshot{Version: e.version, Regions: e.raw.Regions, Topics: e.raw.Topics,
+	raw := &v1.ConfigSnapshot{Version: e.version, Regions: e.raw.Regions, Tenants: e.raw.Tenants, Topics: e.raw.Topics,
 		SigningSecrets: e.raw.SigningSecrets, Pipelines: pipelines}
 	require.True(e.t, e.holder.Set(snapshot.New(raw)))
 }

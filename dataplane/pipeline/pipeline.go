@@ -57,6 +57,13 @@
 // longer exists drops the record (logged and counted as "dropped"); a paused
 // pipeline sends it round the tier again.
 //
+// A redrive with a destination override adds sy-destination-override (the
+// binary protobuf of a v1.Destination): the attempt goes to the override's
+// URL or Kafka topic instead of the named destination's, signed with the
+// named destination's secrets and within its limits, its acks name the
+// target (acklog.Ack.Target), and its later retries and dead letter keep the
+// header. The SSRF guard applies at dial time as for any webhook.
+//
 // # Ack log
 //
 // With Config.Acks set, every outcome is written to the ack log
@@ -67,7 +74,11 @@
 // produce). The record counts as final for the commit watermark only once
 // its acks are acknowledged, so an outcome is never committed without its
 // ack; a node killed in between handles the record again and writes acks
-// with the same ids (acklog.ID), which the ledger keeps once.
+// with the same ids (acklog.ID), which the ledger keeps once. The first ack
+// a pipeline writes for a record of its topic carries the event's payload as
+// published (acklog.Ack.Data) when the tenant keeps payloads (its retention
+// policy's drop_payloads is not set in the node's configuration); no other
+// ack does.
 //
 // # Filters, transforms and dead letters
 //

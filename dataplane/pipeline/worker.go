@@ -167,6 +167,8 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
 		return w.r.deadLetter(ctx, base, ReasonMalformed, deliver.Result{Err: err})
 	}
 	base.ev = dec.Event // the delivered event, once transformed, below
+	base.orig = dec.Event
+	base.payload = w.r.keepsPayloads(w.p.GetTenantId())
 	ok, err := w.progs.match(ctx, dec.Event)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -194,16 +196,16 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
 	base.ev = ev
 	dests := w.p.GetDestinations()
 	if len(dests) == 1 {
-		return w.destination(ctx, base, dests[0])
+		return w.destination(ctx, base, dests[0], true)
 	}
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		final = true
 	)
-	for _, d := range dests {
+	for i, d := range dests {
 		wg.Go(func() {
-			ok := w.destination(ctx, base, d)
+			ok := w.destination(ctx, base, d, i == 0)
 			mu.Lock()
 			final = final && ok
 			mu.Unlock()
@@ -213,10 +215,12 @@ func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
 	return final
 }
 
-// destination delivers the first attempt to one destination.
-func (w *worker) destination(ctx context.Context, base *attempt, d *v1.Destination) bool {
+// destination delivers the first attempt to one destination; only the
+// first destination's first ack carries the payload.
+func (w *worker) destination(ctx context.Context, base *attempt, d *v1.Destination, first bool) bool {
 	a := *base
 	a.dest = d
+	a.payload = base.payload && first
 	if w.keyed {
 		return w.r.deliverInPlace(ctx, &a)
 	}

@@ -46,6 +46,8 @@ const (
 	DefaultTimeout = 20 * time.Second
 	// retentionConfig is the Kafka topic config holding the retention.
 	retentionConfig = "retention.ms"
+	// maxMessageConfig is the Kafka topic config bounding a record batch.
+	maxMessageConfig = "max.message.bytes"
 )
 
 // Config configures a Provisioner.
@@ -133,6 +135,10 @@ type Spec struct {
 	Partitions int32
 	// Retention is its retention.ms; 0 leaves the broker's default.
 	Retention time.Duration
+	// MaxMessageBytes is its max.message.bytes; 0 leaves the broker's
+	// default. The ack log's is acklog.TopicMaxMessageBytes, so an ack
+	// carrying a payload fits.
+	MaxMessageBytes int32
 }
 
 // Provisioner creates and grows the Kafka topics of a region.
@@ -144,6 +150,8 @@ type Provisioner struct {
 	// applied is the retention last set per topic, so configs are altered
 	// only when they change.
 	applied map[string]time.Duration
+	// appliedMax is the max.message.bytes last set per topic.
+	appliedMax map[string]int32
 }
 
 // New returns a Provisioner. It does nothing until Run or Reconcile.
@@ -153,9 +161,10 @@ func New(cfg Config) (*Provisioner, error) {
 		return nil, err
 	}
 	return &Provisioner{
-		cfg:     cfg,
-		trigger: make(chan struct{}, 1),
-		applied: make(map[string]time.Duration),
+		cfg:        cfg,
+		trigger:    make(chan struct{}, 1),
+		applied:    make(map[string]time.Duration),
+		appliedMax: make(map[string]int32),
 	}, nil
 }
 
@@ -242,7 +251,7 @@ func (p *Provisioner) ensure(ctx context.Context, s Spec, d kadm.TopicDetail) er
 			}
 			p.cfg.Logger.Info("grew Kafka topic", "topic", s.Name, "from", have, "to", s.Partitions)
 		}
-		return p.setRetention(ctx, s)
+		return errors.Join(p.setRetention(ctx, s), p.setMaxMessage(ctx, s))
 	case d.Err == nil || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 		return p.create(ctx, s)
 	default:
@@ -252,9 +261,12 @@ func (p *Provisioner) ensure(ctx context.Context, s Spec, d kadm.TopicDetail) er
 
 // create creates a topic; one that appeared meanwhile is fine.
 func (p *Provisioner) create(ctx context.Context, s Spec) error {
-	var configs map[string]*string
+	configs := map[string]*string{}
 	if s.Retention > 0 {
-		configs = map[string]*string{retentionConfig: new(strconv.FormatInt(s.Retention.Milliseconds(), 10))}
+		configs[retentionConfig] = new(strconv.FormatInt(s.Retention.Milliseconds(), 10))
+	}
+	if s.MaxMessageBytes > 0 {
+		configs[maxMessageConfig] = new(strconv.FormatInt(int64(s.MaxMessageBytes), 10))
 	}
 	resp, err := p.cfg.Admin.CreateTopic(ctx, s.Partitions, p.cfg.ReplicationFactor, configs, s.Name)
 	if err == nil {
@@ -263,6 +275,7 @@ func (p *Provisioner) create(ctx context.Context, s Spec) error {
 	switch {
 	case err == nil:
 		p.applied[s.Name] = s.Retention
+		p.appliedMax[s.Name] = s.MaxMessageBytes
 		attrs := []any{"topic", s.Name, "partitions", s.Partitions}
 		if s.Retention > 0 {
 			attrs = append(attrs, "retention", s.Retention.String())
@@ -270,7 +283,7 @@ func (p *Provisioner) create(ctx context.Context, s Spec) error {
 		p.cfg.Logger.Info("created Kafka topic", attrs...)
 		return nil
 	case errors.Is(err, kerr.TopicAlreadyExists):
-		return p.setRetention(ctx, s)
+		return errors.Join(p.setRetention(ctx, s), p.setMaxMessage(ctx, s))
 	default:
 		return fmt.Errorf("creating: %w", withMessage(err, resp.ErrMessage))
 	}
@@ -309,6 +322,29 @@ func (p *Provisioner) setRetention(ctx context.Context, s Spec) error {
 		}
 	}
 	p.applied[s.Name] = s.Retention
+	return nil
+}
+
+// setMaxMessage sets max.message.bytes unless it was already set to the
+// spec's by this provisioner.
+func (p *Provisioner) setMaxMessage(ctx context.Context, s Spec) error {
+	if s.MaxMessageBytes <= 0 {
+		return nil
+	}
+	if cur, ok := p.appliedMax[s.Name]; ok && cur == s.MaxMessageBytes {
+		return nil
+	}
+	v := strconv.FormatInt(int64(s.MaxMessageBytes), 10)
+	resps, err := p.cfg.Admin.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: maxMessageConfig, Value: &v}}, s.Name)
+	if err != nil {
+		return fmt.Errorf("setting max.message.bytes: %w", err)
+	}
+	for _, r := range resps {
+		if r.Err != nil {
+			return fmt.Errorf("setting max.message.bytes: %w", withMessage(r.Err, r.ErrMessage))
+		}
+	}
+	p.appliedMax[s.Name] = s.MaxMessageBytes
 	return nil
 }
 
@@ -391,6 +427,7 @@ func withInternal(specs, internal []Spec) []Spec {
 		if i := slices.IndexFunc(out, func(o Spec) bool { return o.Name == s.Name }); i >= 0 {
 			out[i].Partitions = max(out[i].Partitions, s.Partitions)
 			out[i].Retention = max(out[i].Retention, s.Retention)
+			out[i].MaxMessageBytes = max(out[i].MaxMessageBytes, s.MaxMessageBytes)
 			continue
 		}
 		out = append(out, s)

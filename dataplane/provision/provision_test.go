@@ -144,7 +144,8 @@ func testProvision(t *testing.T, brokers []string) {
 	p, err := provision.New(provision.Config{
 		Admin: adm, Snapshots: &holder, RegionID: f.region,
 		RetryTopics: f.retry, RetryPartitions: 2, Interval: time.Hour,
-		Internal: []provision.Spec{{Name: acks, Partitions: 3}, {Name: f.retry[0], Partitions: 1}},
+		Internal: []provision.Spec{{Name: acks, Partitions: 3, MaxMessageBytes: 3 << 20}, {Name: f.retry[0], Partitions: 1},
+			{Name: f.retry[1], Partitions: 1, MaxMessageBytes: 2 << 20}},
 	})
 	require.NoError(t, err)
 
@@ -175,6 +176,9 @@ func testProvision(t *testing.T, brokers []string) {
 	requireTopic(ctx, t, adm, f.retry[1], 2, 0)
 	requireTopic(ctx, t, adm, acks, 3, 0)
 	require.Equal(t, pre, retention(ctx, adm, f.retry[1]))
+	// max.message.bytes set on create, and on a topic that existed.
+	require.Equal(t, strconv.Itoa(3<<20), topicConfig(ctx, adm, acks, "max.message.bytes"))
+	require.Equal(t, strconv.Itoa(2<<20), topicConfig(ctx, adm, f.retry[1], "max.message.bytes"))
 	requireMissing(ctx, t, adm, f.away.KafkaTopic)
 
 	// Idempotent.
@@ -230,6 +234,11 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) int {
 }
 
 func retention(ctx context.Context, adm *kadm.Client, topic string) string {
+	return topicConfig(ctx, adm, topic, "retention.ms")
+}
+
+// topicConfig returns the value of a topic's config key; "" when unknown.
+func topicConfig(ctx context.Context, adm *kadm.Client, topic, key string) string {
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
 	if err != nil {
 		return ""
@@ -239,7 +248,7 @@ func retention(ctx context.Context, adm *kadm.Client, topic string) string {
 		return ""
 	}
 	for _, c := range rc.Configs {
-		if c.Key == "retention.ms" && c.Value != nil {
+		if c.Key == key && c.Value != nil {
 			return *c.Value
 		}
 	}

@@ -9,6 +9,17 @@
 // the attempt number, so an ack written again (a node that restarts and
 // handles the same record again) or read again (a replay of the ack log)
 // has the same id and the ledger keeps it once.
+//
+// # Payloads
+//
+// The ledger keeps an event's payload (its data, as published) unless its
+// tenant drops payloads (RetentionPolicy.drop_payloads). So that the ack log
+// does not carry a payload once per attempt, only the first ack a pipeline
+// writes for a record read from the tenant's topic carries it (Ack.Data), and
+// only when the node's configuration says the tenant keeps payloads. A
+// payload is at most MaxData bytes; with the base64 of JSON and the
+// attributes an ack stays below MaxRecordBytes, which the ack-log producer
+// and the topic's max.message.bytes (TopicMaxMessageBytes) allow.
 package acklog
 
 import (
@@ -27,6 +38,20 @@ import (
 
 // Version is the version of the ack format this package writes and reads.
 const Version = 1
+
+// Size bounds of acks carrying a payload.
+const (
+	// MaxData is the largest payload an ack carries: the largest event
+	// (v1.Event's data is at most 1 MiB). A larger one is left out.
+	MaxData = 1 << 20
+	// MaxRecordBytes is the largest ack record: a MaxData payload in
+	// base64 (4/3 of it) plus bounded attributes and fields. The ack-log
+	// producer's ProducerBatchMaxBytes must be at least this.
+	MaxRecordBytes = 2 << 20
+	// TopicMaxMessageBytes is the ack-log topic's max.message.bytes: a
+	// batch of MaxRecordBytes and its framing.
+	TopicMaxMessageBytes = MaxRecordBytes + 64<<10
+)
 
 // Outcome is what an attempt (or the filter) decided for a record and a
 // destination.
@@ -107,8 +132,17 @@ type Ack struct {
 	IngestTime time.Time `json:"ingest_time,omitzero"`
 	// Origin is "<topic>/<partition>/<offset>" of the original record.
 	Origin string `json:"origin"`
-	// Event holds the event's attributes, when it could be decoded.
+	// Event holds the event's attributes, as published, when it could be
+	// decoded.
 	Event *Attributes `json:"event,omitempty"`
+	// Data is the event's payload, as published (before any transform), in
+	// the first ack of a record per pipeline when its tenant keeps payloads;
+	// nil otherwise. At most MaxData bytes.
+	Data []byte `json:"data,omitempty"`
+	// Target is where the attempt went when a redrive overrode the
+	// destination (its webhook URL or Kafka topic); empty when the attempt
+	// went to the pipeline's destination named Destination.
+	Target string `json:"target,omitempty"`
 }
 
 // ID returns the id of the ack of attempt of the record at origin for a

@@ -89,4 +89,9 @@ const (
 	HeaderLastError  = "sy-last-error"
 	// HeaderOrigin is "<topic>/<partition>/<offset>" of the original record.
 	HeaderOrigin = "sy-origin"
+	// HeaderDestinationOverride, on a retry record, replaces where the
+	// destination named by HeaderDestination sends: the binary protobuf of
+	// a switchyard.v1.Destination of the same name (a redrive with a
+	// destination override). Later retries of the record keep it.
+	HeaderDestinationOverride = "sy-destination-override"
 )

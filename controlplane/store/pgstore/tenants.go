@@ -117,7 +117,11 @@ func (s *Store) ListTenants(ctx context.Context, p store.ListParams) ([]*v1.Tena
 }
 
 // UpdateTenant implements store.Store. Mutable fields: display_name, quotas,
-// retention, default_region_id.
+// retention, default_region_id. With retention.drop_payloads set it purges
+// the payloads the ledger holds for the tenant (events.data) in the same
+// transaction, after locking the tenant's row, so the ledger's writer (which
+// reads the setting under a share lock) stores none afterwards; the audit
+// row counts them (payloads_purged).
 func (s *Store) UpdateTenant(ctx context.Context, actor store.Actor, t *v1.Tenant, expectVersion int64) (*v1.Tenant, error) {
 	eps, burst, maxBytes, days, drop := tenantArgs(t)
 	var out *v1.Tenant
@@ -137,8 +141,18 @@ func (s *Store) UpdateTenant(ctx context.Context, actor store.Actor, t *v1.Tenan
 		if err != nil {
 			return translate(err, "update tenant", tenantErrors("update tenant", t))
 		}
+		detail := map[string]any{"name": out.Name}
+		if out.GetRetention().GetDropPayloads() {
+			tag, err := tx.Exec(ctx, `UPDATE events SET data = NULL WHERE tenant_id = $1 AND data IS NOT NULL`, out.Id)
+			if err != nil {
+				return fmt.Errorf("update tenant: purging payloads: %w", err)
+			}
+			if n := tag.RowsAffected(); n > 0 {
+				detail["payloads_purged"] = n
+			}
+		}
 		return record(ctx, tx, change{actor: actor, tenantID: out.Id, action: "tenant.update",
-			resourceType: "tenant", resourceID: out.Id, detail: map[string]any{"name": out.Name}})
+			resourceType: "tenant", resourceID: out.Id, detail: detail})
 	})
 	if err != nil {
 		return nil, err

@@ -353,7 +353,11 @@ type DeliveryAttempt struct {
 	// What went wrong, for a failed attempt.
 	Error string `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`
 	// The data-plane node that made the attempt.
-	NodeId        string `protobuf:"bytes,9,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeId string `protobuf:"bytes,9,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// Where the attempt went when a redrive overrode the destination: the
+	// override's webhook URL or Kafka topic. Empty when the attempt went to
+	// the pipeline's destination of that name.
+	Target        string `protobuf:"bytes,10,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -451,6 +455,13 @@ func (x *DeliveryAttempt) GetNodeId() string {
 	return ""
 }
 
+func (x *DeliveryAttempt) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
 // DestinationStatus is where an event stands for one destination of one
 // pipeline.
 type DestinationStatus struct {
@@ -537,7 +548,10 @@ func (x *DestinationStatus) GetNextAttemptTime() *timestamppb.Timestamp {
 // EventRecord is an event as the ledger knows it.
 type EventRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The event; data is empty when the tenant drops payloads.
+	// The event as published. GetEvent includes its data (the payload as
+	// published, before any transform) unless the tenant drops payloads
+	// (RetentionPolicy.drop_payloads), the payload was purged, or no node
+	// recorded it; ListEvents never includes data.
 	Event *Event `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	// The owning tenant.
 	TenantId string `protobuf:"bytes,2,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
@@ -1066,7 +1080,7 @@ func (x *ListEventsRequest) GetPageToken() string {
 // ListEventsResponse is the response of EventService.ListEvents.
 type ListEventsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// One page of events.
+	// One page of events, without their data (GetEvent returns it).
 	Events []*EventRecord `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
 	// Token for the next page; empty on the last one.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -1780,7 +1794,7 @@ const file_switchyard_v1_event_proto_rawDesc = "" +
 	" \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\fpartitionKey\x1a=\n" +
 	"\x0fExtensionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe9\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x03\n" +
 	"\x0fDeliveryAttempt\x12\x1f\n" +
 	"\vpipeline_id\x18\x01 \x01(\tR\n" +
 	"pipelineId\x12 \n" +
@@ -1792,7 +1806,9 @@ const file_switchyard_v1_event_proto_rawDesc = "" +
 	"httpStatus\x123\n" +
 	"\alatency\x18\a \x01(\v2\x19.google.protobuf.DurationR\alatency\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\x12\x17\n" +
-	"\anode_id\x18\t \x01(\tR\x06nodeId\"\xf1\x01\n" +
+	"\anode_id\x18\t \x01(\tR\x06nodeId\x12\x16\n" +
+	"\x06target\x18\n" +
+	" \x01(\tR\x06target\"\xf1\x01\n" +
 	"\x11DestinationStatus\x12\x1f\n" +
 	"\vpipeline_id\x18\x01 \x01(\tR\n" +
 	"pipelineId\x12 \n" +

@@ -215,7 +215,12 @@ type RetentionPolicy struct {
 	// Days the ledger keeps events and delivery attempts. Default 30.
 	Days uint32 `protobuf:"varint,1,opt,name=days,proto3" json:"days,omitempty"`
 	// When set, event payloads are not kept in the ledger at all; only
-	// attributes and delivery attempts are.
+	// attributes and delivery attempts are. Turning it on purges the payloads
+	// the ledger holds for the tenant in the same transaction as the update:
+	// once UpdateTenant returns, GetEvent returns no data for any of the
+	// tenant's events, and no payload is stored again while it stays on. The
+	// hourly retention pass purges again, as a backstop. Payloads still in
+	// the tenant's Kafka topics expire with the topics' retention.
 	DropPayloads  bool `protobuf:"varint,2,opt,name=drop_payloads,json=dropPayloads,proto3" json:"drop_payloads,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
