@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
@@ -108,7 +109,11 @@ type redrive struct {
 	tier string
 	// destination, when set, replaces the dead letter's sy-destination.
 	destination string
-	now         func() time.Time
+	// override, when set, is the sy-destination-override header: the
+	// binary protobuf of the destination override, sending elsewhere than
+	// the pipeline's destination of that name.
+	override []byte
+	now      func() time.Time
 }
 
 // selects reports whether rec is one of the dead letters to redrive.
@@ -142,6 +147,10 @@ func (r *redrive) retryRecord(dl *kgo.Record, now time.Time) *kgo.Record {
 	if r.destination != "" {
 		drop[kafkaname.HeaderDestination] = true
 	}
+	// An override of an earlier redrive does not stick: this one's, if
+	// any, applies.
+	drop[kafkaname.HeaderDestinationOverride] = true
+	drop[kafkaname.HeaderRedrive] = true
 	h := make([]kgo.RecordHeader, 0, len(dl.Headers)+4)
 	for _, x := range dl.Headers {
 		if !drop[x.Key] {
@@ -152,12 +161,18 @@ func (r *redrive) retryRecord(dl *kgo.Record, now time.Time) *kgo.Record {
 	h = append(h,
 		kgo.RecordHeader{Key: kafkaname.HeaderAttempt, Value: []byte("0")},
 		kgo.RecordHeader{Key: kafkaname.HeaderFirstAttempt, Value: stamp},
-		kgo.RecordHeader{Key: kafkaname.HeaderDue, Value: stamp})
+		kgo.RecordHeader{Key: kafkaname.HeaderDue, Value: stamp},
+		// The acks of the attempts it starts get ids apart from the earlier
+		// ones (acklog.RedriveID).
+		kgo.RecordHeader{Key: kafkaname.HeaderRedrive, Value: stamp})
 	if _, ok := header(dl, kafkaname.HeaderPipeline); !ok {
 		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderPipeline, Value: []byte(r.pipelineID)})
 	}
 	if r.destination != "" {
 		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderDestination, Value: []byte(r.destination)})
+	}
+	if r.override != nil {
+		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderDestinationOverride, Value: r.override})
 	}
 	return &kgo.Record{
 		Topic:   r.tier,
@@ -327,13 +342,45 @@ func (s *eventService) redriveFor(ctx context.Context, req *v1.RedriveDeadLetter
 				fmt.Sprintf("the pipeline has no destination named %q", o.GetName())))
 		}
 		if !sameTarget(cur, o) {
-			return nil, connect.NewError(connect.CodeUnimplemented, errors.New(
-				"a destination override must match the pipeline's destination of that name; "+
-					"redriving to another URL or topic is not available yet"))
+			b, err := s.checkOverride(req, o)
+			if err != nil {
+				return nil, err
+			}
+			r.override = b
 		}
 		r.destination = o.GetName()
 	}
 	return r, nil
+}
+
+// checkOverride checks a destination override that sends elsewhere than the
+// pipeline's destination of its name, as CreatePipeline checks a
+// destination (protovalidate has checked its form and scheme): a webhook URL
+// must be allowed by the server's policy (no literal loopback, private,
+// link-local or metadata address; the node's dial-time guard still applies)
+// and must not bring a signing secret, for the override is signed with the
+// secrets of the destination it replaces. It returns the override as the
+// retry records' sy-destination-override header.
+func (s *eventService) checkOverride(req *v1.RedriveDeadLettersRequest, o *v1.Destination) ([]byte, error) {
+	md := req.ProtoReflect().Descriptor()
+	var vs violations
+	if wh := o.GetWebhook(); wh != nil {
+		if err := s.webhooks.CheckURL(wh.GetUrl()); err != nil {
+			vs.add(fieldPath(md, "destination_override", "webhook", "url"), "webhook.url.allowed", err.Error())
+		}
+		if wh.GetSigningSecret() != "" {
+			vs.add(fieldPath(md, "destination_override", "webhook", "signing_secret"), "redrive.destination_override.signing_secret",
+				"a destination override is signed with the secrets of the destination it replaces; leave signing_secret empty")
+		}
+	}
+	if err := vs.err(); err != nil {
+		return nil, err
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(o)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("encoding the destination override: %w", err))
+	}
+	return b, nil
 }
 
 // sameTarget reports whether override sends where d does.

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/switchyard-dev/switchyard/controlplane/store"
@@ -173,7 +174,7 @@ func TestRedriveDeadLetters(t *testing.T) {
 		require.Equal(t, "0", h(kafkaname.HeaderAttempt))
 		require.Equal(t, "order.created", h("ce_type"))
 		require.Equal(t, "sy.x/0/"+strconv.Itoa(int(r.Value[5]-'0')*10+int(r.Value[6]-'0')), h(kafkaname.HeaderOrigin))
-		for _, k := range []string{kafkaname.HeaderFirstAttempt, kafkaname.HeaderDue} {
+		for _, k := range []string{kafkaname.HeaderFirstAttempt, kafkaname.HeaderDue, kafkaname.HeaderRedrive} {
 			ts, err := time.Parse(time.RFC3339Nano, h(k))
 			require.NoError(t, err)
 			require.False(t, ts.Before(before.Add(-time.Second)), "%s %v", k, ts)
@@ -238,14 +239,89 @@ func TestRedriveDeadLetters(t *testing.T) {
 
 func TestRedriveDestinationOverride(t *testing.T) {
 	t.Parallel()
-	_, _, p, own, _ := newRedriveWorld(t)
+	_, cl, p, own, other := newRedriveWorld(t)
+	ctx := t.Context()
 	sel := &v1.RedriveDeadLettersRequest_Reason{Reason: "max_attempts"}
-	_, err := own.events.RedriveDeadLetters(t.Context(), &v1.RedriveDeadLettersRequest{PipelineId: p.GetId(), Selector: sel,
-		DestinationOverride: &v1.Destination{Name: "other", Kind: &v1.Destination_Webhook{Webhook: &v1.WebhookDestination{Url: "https://example.com/hook"}}}})
+	hook := func(name, url string) *v1.Destination {
+		return &v1.Destination{Name: name, Kind: &v1.Destination_Webhook{Webhook: &v1.WebhookDestination{Url: url}}}
+	}
+	redrive := func(c *clients, o *v1.Destination) (*v1.Operation, error) {
+		res, err := c.events.RedriveDeadLetters(ctx, &v1.RedriveDeadLettersRequest{PipelineId: p.GetId(), Selector: sel,
+			DestinationOverride: o})
+		return res.GetOperation(), err
+	}
+
+	// Bad overrides: a name the pipeline lacks, a scheme other than http(s),
+	// literal private, loopback and metadata addresses, a secret of its own.
+	_, err := redrive(own, hook("other", "https://example.com/hook"))
 	require.Contains(t, violationsOf(t, err), "destination_override.name")
-	_, err = own.events.RedriveDeadLetters(t.Context(), &v1.RedriveDeadLettersRequest{PipelineId: p.GetId(), Selector: sel,
-		DestinationOverride: &v1.Destination{Name: "hook", Kind: &v1.Destination_Webhook{Webhook: &v1.WebhookDestination{Url: "https://example.com/fixed"}}}})
-	requireCode(t, err, connect.CodeUnimplemented)
+	for _, url := range []string{"ftp://example.com/hook", "http://10.1.2.3/hook", "http://127.0.0.1:8080/hook",
+		"http://169.254.169.254/latest/meta-data", "http://[::1]/hook"} {
+		_, err := redrive(own, hook("hook", url))
+		requireCode(t, err, connect.CodeInvalidArgument)
+		require.Contains(t, violationsOf(t, err), "destination_override.webhook.url", url)
+	}
+	withSecret := hook("hook", "https://example.com/fixed")
+	withSecret.GetWebhook().SigningSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	_, err = redrive(own, withSecret)
+	require.Contains(t, violationsOf(t, err), "destination_override.webhook.signing_secret")
+	// Another tenant cannot redrive the pipeline, override or not.
+	_, err = redrive(other, hook("hook", "https://example.com/fixed"))
+	requireCode(t, err, connect.CodeNotFound)
+
+	// Another URL: the retry records carry the override.
+	produceDeadLetters(t, cl, p, deadLetter(p, 1, "max_attempts", time.Now()), deadLetter(p, 2, "max_attempts", time.Now()))
+	op, err := redrive(own, hook("hook", "https://example.com/fixed"))
+	require.NoError(t, err)
+	op = waitOperation(t, own, op.GetId())
+	require.Equal(t, v1.OperationState_OPERATION_STATE_SUCCEEDED, op.GetState(), op.GetError())
+	got := retried(t, cl, 2)
+	require.Len(t, got, 2)
+	for _, r := range got {
+		v, ok := header(r, kafkaname.HeaderDestinationOverride)
+		require.True(t, ok)
+		var o v1.Destination
+		require.NoError(t, proto.Unmarshal([]byte(v), &o))
+		require.Equal(t, "hook", o.GetName())
+		require.Equal(t, "https://example.com/fixed", o.GetWebhook().GetUrl())
+		d, _ := header(r, kafkaname.HeaderDestination)
+		require.Equal(t, "hook", d)
+	}
+
+	// A redrive of those records again without an override (or with the
+	// pipeline's own destination) does not keep the earlier override.
+	// got[0] dead-lettered again, as the data plane writes it (with the
+	// override header it carried).
+	dl := &kgo.Record{Topic: p.GetDeadLetterTopic(), Key: got[0].Key, Value: got[0].Value,
+		Headers: append(slices.Clone(got[0].Headers), kgo.RecordHeader{Key: kafkaname.HeaderReason, Value: []byte("max_attempts")})}
+	produceDeadLetters(t, cl, p, dl)
+	op, err = redrive(own, p.GetDestinations()[0])
+	require.NoError(t, err)
+	op = waitOperation(t, own, op.GetId())
+	require.Equal(t, v1.OperationState_OPERATION_STATE_SUCCEEDED, op.GetState(), op.GetError())
+	again := retried(t, cl, 5)
+	require.Len(t, again, 5) // 2 + the 3 dead letters now on the topic
+	overridden := func(recs []*kgo.Record) map[string]int {
+		out := map[string]int{}
+		for _, r := range recs {
+			if v, ok := header(r, kafkaname.HeaderDestinationOverride); ok {
+				var o v1.Destination
+				require.NoError(t, proto.Unmarshal([]byte(v), &o))
+				out[o.GetWebhook().GetUrl()+o.GetKafka().GetTopic()]++
+			}
+		}
+		return out
+	}
+	require.Equal(t, map[string]int{"https://example.com/fixed": 2}, overridden(again), "only the first redrive's records")
+
+	// A Kafka topic.
+	op, err = redrive(own, &v1.Destination{Name: "hook", Kind: &v1.Destination_Kafka{Kafka: &v1.KafkaDestination{Topic: "orders.fixed"}}})
+	require.NoError(t, err)
+	op = waitOperation(t, own, op.GetId())
+	require.Equal(t, v1.OperationState_OPERATION_STATE_SUCCEEDED, op.GetState(), op.GetError())
+	last := retried(t, cl, 8)
+	require.Len(t, last, 8)
+	require.Equal(t, map[string]int{"https://example.com/fixed": 2, "orders.fixed": 3}, overridden(last))
 }
 
 func TestRedriveEmptyAndProgress(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	"buf.build/go/protovalidate"
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -164,4 +166,106 @@ func TestRedriveManyDeadLetters(t *testing.T) {
 	}
 	t.Parallel()
 	testRedrive(t, 10_000, 4*time.Minute)
+}
+
+// TestRedriveToOverride dead-letters events through a sink that fails
+// every request and redrives them with a destination override naming a
+// second, healthy sink: every event arrives there once, signed with the
+// pipeline destination's secret, with its id; the first sink gets nothing
+// more; the ledger names the override in the attempts and holds the
+// payload. Bad overrides are refused with field violations.
+func TestRedriveToOverride(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	e := newEnv(t, envOptions{webhookPolicy: netguard.Policy{AllowLoopback: true}, ledger: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	events := makeEvents("ovr", n, 7)
+	want := idSet(events, nil)
+
+	topic := e.createTopic("overridden", 4)
+	failing := newSink(t)
+	failing.respond = func(string, []byte) int { return http.StatusInternalServerError }
+	pipe := e.createPipeline(&v1.Pipeline{
+		Name: "overridden", TopicId: topic.GetId(),
+		Destinations: []*v1.Destination{webhook("hook", failing.url(), 32)},
+		RetryPolicy:  fastRetries(2),
+	})
+	healthy := newSink(t)
+	healthy.secret = secretOf(pipe, "hook")
+	node := e.startNodeWith(dataplane.Config{WebhookPolicy: netguard.Policy{AllowLoopback: true}, BreakerThreshold: 1_000_000})
+	e.waitKafkaTopic(ctx, kafkaname.TenantTopic(e.tenant.GetId(), topic.GetId()))
+	e.publishAll(ctx, e.ingestClient(node.Addr(), e.producerKey), "overridden", events, 50)
+	require.Len(t, consumeDeadLetters(t, e.brokers, pipe.GetDeadLetterTopic(), n, 45*time.Second), n)
+	before := failing.requests.Load()
+
+	events2 := e.redriveEvents()
+	redrive := func(url string) (*v1.RedriveDeadLettersResponse, error) {
+		return events2.RedriveDeadLetters(ctx, &v1.RedriveDeadLettersRequest{
+			PipelineId:          pipe.GetId(),
+			Selector:            &v1.RedriveDeadLettersRequest_Reason{Reason: "max_attempts"},
+			DestinationOverride: webhook("hook", url, 32),
+		})
+	}
+	for _, bad := range []string{"ftp://example.com/hook", "http://10.0.0.7/hook", "http://169.254.169.254/latest/meta-data"} {
+		_, err := redrive(bad)
+		require.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), bad)
+		require.Contains(t, fieldViolations(t, err), "destination_override.webhook.url", bad)
+	}
+
+	res, err := redrive(healthy.url())
+	require.NoError(t, err)
+	op := res.GetOperation()
+	for op.GetState() == v1.OperationState_OPERATION_STATE_RUNNING {
+		time.Sleep(20 * time.Millisecond)
+		got, err := events2.GetOperation(ctx, &v1.GetOperationRequest{Id: op.GetId()})
+		require.NoError(t, err)
+		op = got.GetOperation()
+	}
+	require.Equal(t, v1.OperationState_OPERATION_STATE_SUCCEEDED, op.GetState(), op.GetError())
+	require.Equal(t, uint64(n), op.GetDone())
+
+	got := healthy.waitAll(t, "override", want, time.Until(deadlineOf(ctx)))
+	time.Sleep(500 * time.Millisecond) // any duplicate would come now
+	got = healthy.tally(want)
+	require.Zero(t, got.unexpected, got.String())
+	require.Zero(t, got.duplicates, got.String())
+	require.Equal(t, before, failing.requests.Load(), "the failing destination got no redriven event")
+
+	// The ledger names the override in the redriven attempt.
+	id := events[0].GetId()
+	require.Eventually(t, func() bool {
+		res, err := e.events.GetEvent(ctx, &v1.GetEventRequest{TopicId: topic.GetId(), EventId: id})
+		if err != nil {
+			return false
+		}
+		for _, a := range res.GetAttempts() {
+			if a.GetTarget() == healthy.url() && a.GetStatus() == v1.DeliveryStatus_DELIVERY_STATUS_DELIVERED {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond)
+	// And it holds the payload as published (the tenant keeps payloads).
+	rec, err := e.events.GetEvent(ctx, &v1.GetEventRequest{TopicId: topic.GetId(), EventId: id})
+	require.NoError(t, err)
+	require.Equal(t, events[0].GetData(), rec.GetEvent().GetEvent().GetData())
+}
+
+// fieldViolations returns the field paths of an error's violations.
+func fieldViolations(t *testing.T, err error) []string {
+	t.Helper()
+	var ce *connect.Error
+	require.ErrorAs(t, err, &ce)
+	var out []string
+	for _, d := range ce.Details() {
+		v, derr := d.Value()
+		require.NoError(t, derr)
+		if vs, ok := v.(*validate.Violations); ok {
+			for _, x := range vs.GetViolations() {
+				out = append(out, protovalidate.FieldPathString(x.GetField()))
+			}
+		}
+	}
+	return out
 }

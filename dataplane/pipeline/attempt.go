@@ -124,6 +124,9 @@ type attempt struct {
 	// target is the webhook URL or Kafka topic of a destination override;
 	// empty when dest is the pipeline's own.
 	target string
+	// redrive is the sy-redrive stamp of a redriven retry record; empty
+	// otherwise.
+	redrive string
 }
 
 // keepsPayloads reports whether the ledger may keep the payloads of a
@@ -354,6 +357,9 @@ func (r *Runner) ackOf(a *attempt, o acklog.Outcome, reason string, res deliver.
 	}
 	if r.cfg.NodeID != nil {
 		ack.NodeID = r.cfg.NodeID()
+	}
+	if a.redrive != "" {
+		ack.ID = acklog.RedriveID(a.origin, a.redrive, ack.PipelineID, ack.Destination, a.n)
 	}
 	ev := a.orig
 	if ev == nil {

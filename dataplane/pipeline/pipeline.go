@@ -62,7 +62,9 @@
 // URL or Kafka topic instead of the named destination's, signed with the
 // named destination's secrets and within its limits, its acks name the
 // target (acklog.Ack.Target), and its later retries and dead letter keep the
-// header. The SSRF guard applies at dial time as for any webhook.
+// header. The SSRF guard applies at dial time as for any webhook. A redriven
+// record carries sy-redrive (when the redrive sent it): its attempts are
+// numbered afresh, so their acks take ids of their own (acklog.RedriveID).
 //
 // # Ack log
 //

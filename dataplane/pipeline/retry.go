@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/switchyard-dev/switchyard/dataplane/deliver"
 	"github.com/switchyard-dev/switchyard/dataplane/record"
@@ -145,6 +147,8 @@ func (tc *tierConsumer) process(ctx context.Context, rec *kgo.Record, due time.T
 		return r.produce(ctx, out)
 	}
 	a := &attempt{p: p, pol: policyOf(p.GetRetryPolicy()), dest: dest, rec: rec, first: now}
+	override, overridden := record.Header(rec, kafkaname.HeaderDestinationOverride)
+	a.redrive, _ = record.Header(rec, kafkaname.HeaderRedrive)
 	if v, ok := record.Header(rec, kafkaname.HeaderOrigin); ok {
 		a.origin = v
 	} else {
@@ -157,6 +161,13 @@ func (tc *tierConsumer) process(ctx context.Context, rec *kgo.Record, due time.T
 	a.n = made + 1
 	if t, err := time.Parse(time.RFC3339Nano, headerOr(rec, kafkaname.HeaderFirstAttempt, "")); err == nil {
 		a.first = t
+	}
+	if overridden {
+		d, target, err := overrideOf(dest, override)
+		if err != nil {
+			return r.deadLetter(ctx, a, ReasonMalformed, deliver.Result{Err: err})
+		}
+		a.dest, a.target = d, target
 	}
 	dec, err := record.Decode(rec)
 	if err != nil {
@@ -177,6 +188,30 @@ func (tc *tierConsumer) process(ctx context.Context, rec *kgo.Record, due time.T
 		return r.deadLetter(ctx, a, ReasonTransformError, deliver.Result{Err: err})
 	}
 	return r.settleUnordered(ctx, a, r.deliverOnce(ctx, a))
+}
+
+// overrideOf returns the destination a retry record's override header
+// (kafkaname.HeaderDestinationOverride) makes of the pipeline's destination
+// dest: dest's name and limits with the override's target. The signing
+// secrets stay those of dest's name. It also returns the target: the
+// webhook URL or Kafka topic.
+func overrideOf(dest *v1.Destination, header string) (*v1.Destination, string, error) {
+	o := new(v1.Destination)
+	if err := proto.Unmarshal([]byte(header), o); err != nil {
+		return nil, "", fmt.Errorf("destination override: %w", err)
+	}
+	d := proto.CloneOf(dest)
+	switch {
+	case o.GetWebhook() != nil:
+		wh := proto.CloneOf(o.GetWebhook())
+		wh.SigningSecret = ""
+		d.Kind = &v1.Destination_Webhook{Webhook: wh}
+		return d, wh.GetUrl(), nil
+	case o.GetKafka() != nil:
+		d.Kind = &v1.Destination_Kafka{Kafka: proto.CloneOf(o.GetKafka())}
+		return d, o.GetKafka().GetTopic(), nil
+	}
+	return nil, "", errors.New("destination override: no webhook or Kafka target")
 }
 
 // headerOr returns the value of a header, or def.

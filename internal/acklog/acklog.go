@@ -159,6 +159,14 @@ func ID(origin, pipelineID, destination string, attempt int) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// RedriveID returns the id of the ack of an attempt of a record that a
+// redrive stamped redrive sent again: the attempts of a redrive are
+// numbered afresh, so their ids must differ from those of the attempts
+// before the record was dead-lettered (and from another redrive's).
+func RedriveID(origin, redrive, pipelineID, destination string, attempt int) string {
+	return ID(origin+"\x00redrive\x00"+redrive, pipelineID, destination, attempt)
+}
+
 // Record returns the Kafka record of a, for kafkaname.AckLogTopic, keyed by
 // topic and event (so the acks of one event stay in order in one
 // partition). It sets a.V and, when empty, a.ID.

@@ -1329,7 +1329,14 @@ type RedriveDeadLettersRequest struct {
 	//	*RedriveDeadLettersRequest_TimeRange
 	Selector isRedriveDeadLettersRequest_Selector `protobuf_oneof:"selector"`
 	// Deliver to this destination instead of the one that failed (e.g. a fixed
-	// URL); its name must be one of the pipeline's.
+	// URL or another Kafka topic); its name must be one of the pipeline's.
+	// When it sends elsewhere than that destination, the redriven events go
+	// to the override's URL or topic, signed with the named destination's
+	// secrets (signing_secret must be empty) and within its limits; their
+	// attempts name the override (DeliveryAttempt.target) and later retries
+	// keep it. A webhook URL is checked as CreatePipeline checks one (no
+	// literal loopback, private, link-local or metadata address), and the
+	// node's dial-time guard applies.
 	DestinationOverride *Destination `protobuf:"bytes,5,opt,name=destination_override,json=destinationOverride,proto3" json:"destination_override,omitempty"`
 	unknownFields       protoimpl.UnknownFields
 	sizeCache           protoimpl.SizeCache
