@@ -39,7 +39,7 @@ var replayDropped = map[string]bool{
 	kafkaname.HeaderPipeline: true, kafkaname.HeaderDestination: true,
 	kafkaname.HeaderAttempt: true, kafkaname.HeaderFirstAttempt: true, kafkaname.HeaderDue: true,
 	kafkaname.HeaderReason: true, kafkaname.HeaderLastStatus: true, kafkaname.HeaderLastError: true,
-	kafkaname.HeaderOrigin: true,
+	kafkaname.HeaderOrigin: true, kafkaname.HeaderRedrive: true, kafkaname.HeaderDestinationOverride: true,
 }
 
 // selects reports whether rec was stored within [start, end).
@@ -49,7 +49,10 @@ func (r *replay) selects(rec *kgo.Record) bool {
 
 // retryRecord returns the retry-tier record that delivers event rec to
 // destination dest of the pipeline: its key, value and headers, a fresh
-// attempt and age budget, due now, and its origin.
+// attempt and age budget, due now, and its origin. Like a redriven record it
+// carries sy-redrive, so the acks of its attempts do not take the ids of the
+// event's first delivery (same origin, attempt numbers from 1 again) and the
+// ledger keeps both.
 func (r *replay) retryRecord(rec *kgo.Record, dest string, now time.Time) *kgo.Record {
 	h := make([]kgo.RecordHeader, 0, len(rec.Headers)+6)
 	for _, x := range rec.Headers {
@@ -65,7 +68,8 @@ func (r *replay) retryRecord(rec *kgo.Record, dest string, now time.Time) *kgo.R
 		kgo.RecordHeader{Key: kafkaname.HeaderAttempt, Value: []byte("0")},
 		kgo.RecordHeader{Key: kafkaname.HeaderFirstAttempt, Value: stamp},
 		kgo.RecordHeader{Key: kafkaname.HeaderDue, Value: stamp},
-		kgo.RecordHeader{Key: kafkaname.HeaderOrigin, Value: []byte(origin)})
+		kgo.RecordHeader{Key: kafkaname.HeaderOrigin, Value: []byte(origin)},
+		kgo.RecordHeader{Key: kafkaname.HeaderRedrive, Value: stamp})
 	return &kgo.Record{Topic: r.tier, Key: rec.Key, Value: rec.Value, Headers: h}
 }
 

@@ -108,7 +108,7 @@ func TestReplayEvents(t *testing.T) {
 		require.Equal(t, "order.created", h("ce_type"))
 		require.Equal(t, p.GetTenantId(), h(kafkaname.HeaderTenant))
 		require.Equal(t, offsets[id], h(kafkaname.HeaderOrigin))
-		for _, k := range []string{kafkaname.HeaderFirstAttempt, kafkaname.HeaderDue} {
+		for _, k := range []string{kafkaname.HeaderFirstAttempt, kafkaname.HeaderDue, kafkaname.HeaderRedrive} {
 			ts, err := time.Parse(time.RFC3339Nano, h(k))
 			require.NoError(t, err)
 			require.False(t, ts.Before(before.Add(-time.Second)), "%s %v", k, ts)

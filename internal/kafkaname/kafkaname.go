@@ -94,7 +94,7 @@ const (
 	// a switchyard.v1.Destination of the same name (a redrive with a
 	// destination override). Later retries of the record keep it.
 	HeaderDestinationOverride = "sy-destination-override"
-	// HeaderRedrive, on a retry record, is when a redrive sent it (RFC 3339,
+	// HeaderRedrive, on a retry record, is when a redrive or a replay sent it (RFC 3339,
 	// ns): the acks of its attempts get ids of their own (acklog.RedriveID),
 	// apart from those of the attempts before it was dead-lettered.
 	HeaderRedrive = "sy-redrive"
