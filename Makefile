@@ -142,11 +142,37 @@ test-modules:
 	exit $$status
 
 .PHONY: bench
-bench: ## Run every module's benchmarks (no tests)
+bench: bench-go bench-load ## Run every module's benchmarks, then the full load test (writes docs/benchmarks/<date>.md)
+
+.PHONY: bench-go
+bench-go: ## Run every module's Go benchmarks (no tests)
 	@for m in $(MODULES); do \
 		echo ">> go test -run '^$$' -bench . -benchmem ./... ($$m)"; \
 		(cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; \
 	done
+
+# ------------------------------------------------------------- load tests
+#
+# Both run loadtest/cmd/switchyard-load against real processes and a real
+# Kafka broker: the one in SWITCHYARD_TEST_KAFKA_BROKERS when set, else the
+# repository's (scripts/kafka.sh start; stopped afterwards if it was not
+# running). See docs/loadtest.md.
+
+LOADTEST := cd loadtest && go run ./cmd/switchyard-load
+LOADTEST_BROKERS = $${SWITCHYARD_TEST_KAFKA_BROKERS:+--kafka-brokers "$$SWITCHYARD_TEST_KAFKA_BROKERS"}
+LOADTEST_CI_FLAGS ?= --duration 15s --capacity-events 3000 --progress 5s
+BENCH_DATE ?= $(shell date -u +%Y-%m-%d)
+BENCH_LOAD_FLAGS ?=
+
+.PHONY: loadtest-ci
+loadtest-ci: ## Short load test (under 2 minutes): fails on any lost event or unexpected dead letter
+	$(LOADTEST) --scenario ci $(LOADTEST_CI_FLAGS) $(LOADTEST_BROKERS) \
+		--out $(CACHE)/loadtest --name ci --reproduce 'make loadtest-ci'
+
+.PHONY: bench-load
+bench-load: ## Full load test, every scenario (about 10 minutes): writes docs/benchmarks/<date>.md and .json
+	$(LOADTEST) --scenario all --duration 60s --capacity-events 20000 $(BENCH_LOAD_FLAGS) $(LOADTEST_BROKERS) \
+		--out $(ROOT)/docs/benchmarks --name $(BENCH_DATE) --reproduce 'make bench-load'
 
 .PHONY: fuzz
 fuzz: ## Fuzz each Fuzz target for FUZZTIME (default 10s)

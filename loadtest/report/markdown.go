@@ -150,6 +150,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 			p("process   %-9s %-16s cpu %5s cores  peak rss %6s MiB\n", s.Name, u.Name, fmtFloat(u.CPUCores), fmtFloat(u.PeakRSSMiB))
 		}
 	}
+	for _, s := range r.Scenarios {
+		if d := s.Delivery; d != nil {
+			unexpected := d.DeadLetters
+			if d.DeadLettersExpected {
+				unexpected = d.Total.DeadLetteredAfterDelivery
+			}
+			p("check     %-9s lost=%d duplicates=%d dead_letters=%d unexpected_dead_letters=%d\n",
+				s.Name, d.Total.Lost, d.Total.Duplicates, d.DeadLetters, unexpected)
+		}
+	}
 	if failed := r.Failed(); len(failed) > 0 {
 		for _, f := range failed {
 			p("FAILED    %s\n", f)

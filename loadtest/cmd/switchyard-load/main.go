@@ -123,6 +123,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"Everything ran on this one machine: Kafka, Postgres, the control plane, the data-plane nodes, the load generator and the sink share its cores, so a figure includes the cost of the others.",
 		"Latencies are measured from each event's intended send time (open loop); the ingest latency ends at the SDK's acknowledgement, the end-to-end latency at the sink's receipt of the first delivery.",
 		"CPU is the average number of cores a process used during the open-loop phase and the drain after it (from /proc/<pid>/stat); RSS is the largest resident set sampled (from /proc/<pid>/status).")
+	if *brokers != "" {
+		rep.Notes = append(rep.Notes, "The Kafka broker was given with --kafka-brokers and may serve other work during the run; its CPU figure and every latency then include that load.")
+	}
 	o := runner.Options()
 	rep.Settings = []report.Setting{
 		{Name: "scenarios", Value: strings.Join(names, ", ")},
