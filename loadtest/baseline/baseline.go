@@ -59,33 +59,62 @@ func CreateTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err != nil {
 		return fmt.Errorf("baseline: creating topic %s: %w", topic, err)
 	}
-	return nil
+	// Wait until every partition has a leader, so that the measurement
+	// does not time the election.
+	for {
+		details, err := adm.ListTopics(ctx, topic)
+		if err == nil && details.Error() == nil {
+			d := details[topic]
+			ready := d.Err == nil && len(d.Partitions) == int(partitions)
+			for _, p := range d.Partitions {
+				ready = ready && p.Err == nil && p.Leader >= 0
+			}
+			if ready {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("baseline: topic %s: partitions without a leader: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
-// Produce writes records to their topic with a franz-go client configured
-// as Switchyard's ingest is (acks=all, idempotent, the same linger and
-// buffers), as fast as the client takes them, and waits for every ack.
-func Produce(ctx context.Context, brokers []string, records []*kgo.Record) (Throughput, error) {
+// warmRecords is how many records Produce sends before its clock starts.
+const warmRecords = 64
+
+// Produce writes n records, record(0) to record(n-1), with a franz-go
+// client configured as Switchyard's ingest is (acks=all, idempotent, the
+// same linger and buffers), as fast as the client takes them (it blocks
+// while its buffer is full), and waits for every ack.
+func Produce(ctx context.Context, brokers []string, n int, record func(i int) *kgo.Record) (Throughput, error) {
 	cl, err := kgo.NewClient(ingest.NewProducerOpts(brokers)...)
 	if err != nil {
 		return Throughput{}, fmt.Errorf("baseline: %w", err)
 	}
 	defer cl.Close()
-	if len(records) < 2 {
+	warm := min(warmRecords, n/2)
+	if warm < 1 {
 		return Throughput{}, errors.New("baseline: produce needs at least 2 records")
 	}
-	// The first record, sent alone before the clock starts, connects the
-	// client, gets its producer id and learns the topic's partitions, as a
-	// running ingest node has done long before: the clock times the rest.
-	if err := cl.ProduceSync(ctx, records[0]).FirstErr(); err != nil {
-		return Throughput{}, fmt.Errorf("baseline: first record: %w", err)
+	// The first records, sent before the clock starts, connect the client,
+	// get its producer id and reach every partition (the records' keys
+	// vary), as a running ingest node has done long before: the clock
+	// times the rest.
+	warmUp := make([]*kgo.Record, warm)
+	for i := range warmUp {
+		warmUp[i] = record(i)
+	}
+	if err := cl.ProduceSync(ctx, warmUp...).FirstErr(); err != nil {
+		return Throughput{}, fmt.Errorf("baseline: first records: %w", err)
 	}
 	var failed atomic.Int64
 	var firstErr error
 	var once sync.Once
 	start := time.Now()
-	for _, r := range records[1:] {
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+	for i := warm; i < n; i++ {
+		cl.Produce(ctx, record(i), func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed.Add(1)
 				once.Do(func() { firstErr = err })
@@ -99,7 +128,7 @@ func Produce(ctx context.Context, brokers []string, records []*kgo.Record) (Thro
 	if n := failed.Load(); n > 0 {
 		return Throughput{}, fmt.Errorf("baseline: %d records not produced: %w", n, firstErr)
 	}
-	return NewThroughput("raw franz-go produce", int64(len(records)-1), elapsed), nil
+	return NewThroughput("raw franz-go produce", int64(n-warm), elapsed), nil
 }
 
 // Consume reads n records of topic from its start with a franz-go

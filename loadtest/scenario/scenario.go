@@ -2,9 +2,9 @@
 // offers open-loop load through the SDK, checks what the sink received,
 // and returns a report.Scenario.
 //
-//   - ingest: publish only; SDK ingest capacity against raw franz-go
-//     produce and consume of the same records; ack latency at a fraction
-//     of that capacity.
+//   - ingest: publish only; sustained SDK ingest capacity against raw
+//     franz-go produce and consume of the same records; ack latency at a
+//     fraction of that capacity.
 //   - e2e: one KEY-ordered pipeline to a webhook; delivery capacity
 //     against a raw Go HTTP client posting the same bodies; end-to-end
 //     latency, loss, duplicates and order at a fraction of the measured
@@ -93,6 +93,10 @@ type Options struct {
 	// CapacityEvents is the number of events of each closed-loop
 	// measurement; default 5000.
 	CapacityEvents int
+	// CapacityTime is the least time the ingest scenario's closed-loop
+	// measurement lasts, so that it measures a sustained rate rather than
+	// a burst into buffers; default 10 s.
+	CapacityTime time.Duration
 	// PayloadBytes is the size of each event's payload; default 256.
 	PayloadBytes int
 	// Keys is the number of partition keys; default 64.
@@ -122,6 +126,7 @@ func (o Options) withDefaults() Options {
 	o.DefaultRate = cmp.Or(o.DefaultRate, 200)
 	o.Duration = cmp.Or(o.Duration, 30*time.Second)
 	o.CapacityEvents = cmp.Or(o.CapacityEvents, 5000)
+	o.CapacityTime = cmp.Or(o.CapacityTime, 10*time.Second)
 	o.PayloadBytes = cmp.Or(o.PayloadBytes, 256)
 	o.Keys = cmp.Or(o.Keys, 64)
 	o.Partitions = cmp.Or(o.Partitions, 4)

@@ -34,7 +34,7 @@ func TestExpand(t *testing.T) {
 	}
 }
 
-func TestRatiosPreferE2E(t *testing.T) {
+func TestRatios(t *testing.T) {
 	t.Parallel()
 	tp := func(name string, perSec float64) baseline.Throughput {
 		return baseline.NewThroughput(name, int64(perSec), time.Second)
@@ -56,8 +56,8 @@ func TestRatiosPreferE2E(t *testing.T) {
 	if len(got) != len(want) {
 		t.Fatalf("ratios %+v", got)
 	}
-	if got[0].Name != "ingest / raw produce (e2e)" {
-		t.Fatalf("e2e ratios do not come first: %+v", got)
+	if got[0].Name != "ingest / raw produce (ingest)" {
+		t.Fatalf("the ingest scenario's ratio does not come first: %+v", got)
 	}
 	for _, r := range got {
 		if w, ok := want[r.Name]; !ok || r.Value != w {

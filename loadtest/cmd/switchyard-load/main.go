@@ -53,7 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		payload        = fs.Int("payload-bytes", 256, "payload size of each event")
 		keys           = fs.Int("keys", 64, "number of partition keys")
 		partitions     = fs.Uint("partitions", 4, "partitions of each topic")
-		capacityEvents = fs.Int("capacity-events", 5000, "events of each closed-loop capacity measurement")
+		capacityEvents = fs.Int("capacity-events", 5000, "least events of each closed-loop capacity measurement")
+		capacityTime   = fs.Duration("capacity-time", 10*time.Second, "least time of the ingest scenario's closed-loop capacity measurement")
 		concurrency    = fs.Int("concurrency", 32, "webhook destinations' max in flight, and the raw HTTP baseline's concurrency")
 		errPct         = fs.Float64("error-percent", 10, "failing scenario: share of webhook requests answered 503")
 		timeoutPct     = fs.Float64("timeout-percent", 5, "failing scenario: share of webhook requests held until the sender times out")
@@ -106,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	runner := scenario.NewRunner(h, sk, scenario.Options{
 		Rate: *rate, Fraction: *fraction, Duration: *duration, Ramp: *ramp, Events: *events,
-		CapacityEvents: *capacityEvents, PayloadBytes: *payload, Keys: *keys, Partitions: uint32(*partitions),
+		CapacityEvents: *capacityEvents, CapacityTime: *capacityTime, PayloadBytes: *payload, Keys: *keys, Partitions: uint32(*partitions),
 		Concurrency: *concurrency, ErrorPercent: *errPct, TimeoutPercent: *timeoutPct, FanOut: *fanout,
 		DrainTimeout: *drain, Progress: stderr, ProgressEvery: *progress,
 	})
@@ -134,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		{Name: "rate", Value: rateSetting(o)},
 		{Name: "payload", Value: fmt.Sprintf("%d bytes", o.PayloadBytes)},
 		{Name: "keys / partitions", Value: fmt.Sprintf("%d / %d", o.Keys, o.Partitions)},
-		{Name: "capacity events", Value: fmt.Sprint(o.CapacityEvents)},
+		{Name: "capacity measurements", Value: fmt.Sprintf("at least %d events; ingest for at least %v", o.CapacityEvents, o.CapacityTime)},
 		{Name: "webhook concurrency", Value: fmt.Sprint(o.Concurrency)},
 		{Name: "failing sink", Value: fmt.Sprintf("%.0f%% 503, %.0f%% timeouts", o.ErrorPercent, o.TimeoutPercent)},
 		{Name: "fan-out pipelines", Value: fmt.Sprint(o.FanOut)},
