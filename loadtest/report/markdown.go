@@ -31,6 +31,14 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		p("Passed: no event lost, no unexpected dead letter.\n\n")
 	}
 
+	if len(r.Headlines) > 0 {
+		p("## Headline figures\n\n")
+		for _, h := range r.Headlines {
+			p("- %s\n", h)
+		}
+		p("\n")
+	}
+
 	if len(r.Ratios) > 0 {
 		p("## Ratios to the raw baselines (same run, same broker, same sink)\n\n")
 		p("| ratio | value | Switchyard | baseline |\n| --- | ---: | --- | --- |\n")

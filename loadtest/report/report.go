@@ -36,6 +36,8 @@ type Report struct {
 	Scenarios []Scenario `json:"scenarios"`
 	// Ratios compare Switchyard with the raw baselines of the same run.
 	Ratios []Ratio `json:"ratios"`
+	// Headlines are the few figures a reader wants first.
+	Headlines []string `json:"headlines,omitempty"`
 	// Error is why the run stopped before every scenario ran; empty when
 	// it did not.
 	Error string `json:"error,omitempty"`

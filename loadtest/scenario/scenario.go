@@ -108,7 +108,7 @@ type Options struct {
 	Concurrency int
 	// ErrorPercent and TimeoutPercent are the failing sink's shares of
 	// 503 answers and of requests held until the sender times out;
-	// defaults 10 and 5.
+	// defaults 5 and 1.
 	ErrorPercent, TimeoutPercent float64
 	// FanOut is the number of pipelines of the fanout scenario; default 4.
 	FanOut int
@@ -132,7 +132,7 @@ func (o Options) withDefaults() Options {
 	o.Partitions = cmp.Or(o.Partitions, 4)
 	o.Concurrency = cmp.Or(o.Concurrency, 32)
 	if o.ErrorPercent == 0 && o.TimeoutPercent == 0 {
-		o.ErrorPercent, o.TimeoutPercent = 10, 5
+		o.ErrorPercent, o.TimeoutPercent = 5, 1
 	}
 	o.FanOut = cmp.Or(o.FanOut, 4)
 	o.DrainTimeout = cmp.Or(o.DrainTimeout, 2*time.Minute)
@@ -152,8 +152,9 @@ type Runner struct {
 	run  string
 
 	mu        sync.Mutex
-	ingestCap float64 // SDK ingest capacity, events/s; 0 until measured
-	e2eCap    float64 // min(ingest, delivery) capacity; 0 until measured
+	ingestCap   float64 // SDK ingest capacity, events/s; 0 until measured
+	deliveryCap float64 // webhook delivery capacity, events/s; 0 until measured
+	e2eCap      float64 // min(ingest, delivery) capacity; 0 until measured
 }
 
 // NewRunner returns a runner of scenarios on h, delivering to s.

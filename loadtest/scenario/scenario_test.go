@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/loadtest/baseline"
 	"github.com/switchyard-dev/switchyard/loadtest/harness"
+	"github.com/switchyard-dev/switchyard/loadtest/latency"
 	"github.com/switchyard-dev/switchyard/loadtest/report"
 	"github.com/switchyard-dev/switchyard/loadtest/scenario"
 	"github.com/switchyard-dev/switchyard/loadtest/sink"
@@ -130,4 +131,28 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
+}
+
+func TestHeadlines(t *testing.T) {
+	t.Parallel()
+	scs := []report.Scenario{
+		{Name: scenario.E2E, TargetRate: 1500, Timeline: []string{"rate: 50% of the capacity"}, Delivery: &report.Delivery{
+			Total: sink.Tally{Lost: 0, Duplicates: 2}, E2ELatency: latencySummary(20, 150),
+		}},
+		{Name: scenario.NodeKill, Delivery: &report.Delivery{Total: sink.Tally{Duplicates: 8}, E2ELatency: latencySummary(12, 5400)}},
+	}
+	got := scenario.Headlines(scs)
+	if len(got) != 2 {
+		t.Fatalf("headlines %q", got)
+	}
+	if !strings.Contains(got[0], "End to end at 1500 events/s (50% of the capacity): p50 20.0 ms") || !strings.Contains(got[0], "duplicates 2") {
+		t.Errorf("e2e headline %q", got[0])
+	}
+	if !strings.Contains(got[1], "lost 0, duplicates 8") {
+		t.Errorf("nodekill headline %q", got[1])
+	}
+}
+
+func latencySummary(p50, p99 float64) latency.Summary {
+	return latency.Summary{Count: 1, P50Ms: p50, P90Ms: p50, P99Ms: p99, P999Ms: p99, MaxMs: p99}
 }

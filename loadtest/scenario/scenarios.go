@@ -310,7 +310,7 @@ func (r *Runner) e2e(ctx context.Context) (report.Scenario, error) {
 		capacity = min(capacity, ingestCap)
 	}
 	r.mu.Lock()
-	r.e2eCap = capacity
+	r.e2eCap, r.deliveryCap = capacity, delivery.PerSecond
 	r.mu.Unlock()
 
 	// Open loop.
@@ -347,7 +347,7 @@ func (r *Runner) failing(ctx context.Context) (report.Scenario, error) {
 	pipes, routes, err := r.makePipelines(ctx, topic, []pipelineSpec{{
 		name: r.name("failing"), ordering: v1.OrderingMode_ORDERING_MODE_NONE,
 		faults:  sink.Faults{ErrorPercent: o.ErrorPercent, TimeoutPercent: o.TimeoutPercent},
-		timeout: time.Second,
+		timeout: failTimeout,
 		retry: &v1.RetryPolicy{
 			MaxAttempts: 3, InitialBackoff: durationpb.New(time.Second), MaxBackoff: durationpb.New(5 * time.Second),
 			Jitter: v1.Jitter_JITTER_EQUAL, MaxAge: durationpb.New(10 * time.Minute),
@@ -356,10 +356,36 @@ func (r *Runner) failing(ctx context.Context) (report.Scenario, error) {
 	if err != nil {
 		return sc, err
 	}
-	rate, how := r.rate(1)
+	rate, how := r.failingRate(failTimeout)
 	sc.Timeline = append(sc.Timeline, "rate: "+how)
 	err = r.deliveryRun(ctx, &sc, load{scenario: Failing, topic: topic.GetName(), client: client, rate: rate}, pipes, routes, true)
 	return sc, err
+}
+
+// failTimeout is the failing scenario's webhook timeout: how long a held
+// request occupies a delivery slot.
+const failTimeout = time.Second
+
+// failingRate is the failing scenario's rate. Held requests keep a
+// delivery slot for the whole timeout, so the destination's capacity with
+// the failing sink is lower than with a healthy one: by Little's law each
+// event holds a slot for 1/capacity × concurrency plus timeout share ×
+// timeout. The open loop runs at the fraction of that reduced capacity.
+func (r *Runner) failingRate(timeout time.Duration) (float64, string) {
+	if r.opts.Rate > 0 {
+		return r.opts.Rate, "fixed by --rate"
+	}
+	r.mu.Lock()
+	capacity, delivery := r.e2eCap, r.deliveryCap
+	r.mu.Unlock()
+	if capacity == 0 || delivery == 0 {
+		return r.rate(1)
+	}
+	conc := float64(r.opts.Concurrency)
+	slot := conc/delivery + r.opts.TimeoutPercent/100*timeout.Seconds()
+	reduced := min(capacity, conc/slot)
+	return r.opts.Fraction * reduced, fmt.Sprintf("%.0f%% of the capacity left with %.0f%% of requests held for %v by %d delivery slots (%.0f of %.0f events/s measured in this run)",
+		100*r.opts.Fraction, r.opts.TimeoutPercent, timeout, r.opts.Concurrency, reduced, capacity)
 }
 
 func (r *Runner) fanout(ctx context.Context) (report.Scenario, error) {

@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -56,8 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		capacityEvents = fs.Int("capacity-events", 5000, "least events of each closed-loop capacity measurement")
 		capacityTime   = fs.Duration("capacity-time", 10*time.Second, "least time of the ingest scenario's closed-loop capacity measurement")
 		concurrency    = fs.Int("concurrency", 32, "webhook destinations' max in flight, and the raw HTTP baseline's concurrency")
-		errPct         = fs.Float64("error-percent", 10, "failing scenario: share of webhook requests answered 503")
-		timeoutPct     = fs.Float64("timeout-percent", 5, "failing scenario: share of webhook requests held until the sender times out")
+		errPct         = fs.Float64("error-percent", 5, "failing scenario: share of webhook requests answered 503")
+		timeoutPct     = fs.Float64("timeout-percent", 1, "failing scenario: share of webhook requests held until the sender times out")
 		fanout         = fs.Int("fanout", 4, "fanout scenario: number of pipelines on the topic")
 		drain          = fs.Duration("drain-timeout", 2*time.Minute, "how long after the last publish every event must be delivered or dead-lettered")
 		out            = fs.String("out", "", "directory for <name>.json and <name>.md (empty: write no files)")
@@ -67,11 +68,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		progress       = fs.Duration("progress", 5*time.Second, "interval of the progress lines on stderr")
 		reproduce      = fs.String("reproduce", "", "the command to show in the report as how to reproduce it (default: this command line)")
 		title          = fs.String("title", "Switchyard load test", "title of the markdown summary")
+		render         = fs.String("render", "", "render the markdown summary of an existing JSON report (FILE.json to FILE.md) and exit")
 		notes          multiFlag
 	)
 	fs.Var(&notes, "note", "a note for the report (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintln(stderr, "switchyard-load:", err)
+			return 2
+		}
+		return 0
 	}
 	names, err := scenario.Expand(*scenarios)
 	if err != nil {
@@ -157,6 +166,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "<== scenario %s: %.0fs, %d failed checks\n", n, time.Since(t0).Seconds(), len(sc.Failures))
 	}
 	rep.Ratios = scenario.Ratios(rep.Scenarios)
+	rep.Headlines = scenario.Headlines(rep.Scenarios)
 
 	fmt.Fprintln(stdout)
 	_ = rep.WriteTable(stdout)
@@ -217,4 +227,31 @@ func quoteArgs(args []string) string {
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// rerender writes the markdown summary of a JSON report beside it, with
+// the headlines and ratios computed again from its scenarios.
+func rerender(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Ratios = scenario.Ratios(rep.Scenarios)
+	rep.Headlines = scenario.Headlines(rep.Scenarios)
+	var errs []error
+	for _, f := range []struct {
+		path  string
+		write func(io.Writer) error
+	}{{path, rep.WriteJSON}, {strings.TrimSuffix(path, ".json") + ".md", rep.WriteMarkdown}} {
+		file, err := os.Create(f.path)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, f.write(file), file.Close())
+	}
+	return errors.Join(errs...)
 }
