@@ -151,7 +151,7 @@ type Runner struct {
 	opts Options
 	run  string
 
-	mu        sync.Mutex
+	mu          sync.Mutex
 	ingestCap   float64 // SDK ingest capacity, events/s; 0 until measured
 	deliveryCap float64 // webhook delivery capacity, events/s; 0 until measured
 	e2eCap      float64 // min(ingest, delivery) capacity; 0 until measured
@@ -203,7 +203,7 @@ func (r *Runner) rate(fanout int) (float64, string) {
 	r.mu.Unlock()
 	if capacity > 0 {
 		v := r.opts.Fraction * capacity / float64(fanout)
-		how := fmt.Sprintf("%.0f%% of the end-to-end capacity measured in this run (%.0f events/s)", 100*r.opts.Fraction, capacity)
+		how := fmt.Sprintf("%.0f%% of the end-to-end capacity measured in this run, %.0f events/s", 100*r.opts.Fraction, capacity)
 		if fanout > 1 {
 			how += fmt.Sprintf(", divided by the %d pipelines", fanout)
 		}

@@ -97,7 +97,8 @@ func (r *Runner) ingestCapacity(ctx context.Context, scenario string, client *sw
 
 func (r *Runner) ingest(ctx context.Context) (report.Scenario, error) {
 	sc := report.Scenario{Description: "Publish only, no pipeline: the SDK's async Producer against one data-plane node. " +
-		"Capacity is a closed-loop burst, compared with raw franz-go produce and consume of the same records on the same broker; " +
+		"Capacity is a closed loop through the SDK's bounded buffer for at least --capacity-time (a sustained rate, not a burst into buffers), " +
+		"compared with raw franz-go produce and consume of the same records on the same broker; " +
 		"the open loop then offers a fraction of that capacity and measures each event from its intended send time to its acknowledgement (acks=all)."}
 	topic, err := r.h.CreateTopic(ctx, r.name("ingest"), r.opts.Partitions)
 	if err != nil {
@@ -118,7 +119,7 @@ func (r *Runner) ingest(ctx context.Context) (report.Scenario, error) {
 	r.mu.Unlock()
 	rate, how := r.opts.Rate, "fixed by --rate"
 	if rate == 0 {
-		rate, how = r.opts.Fraction*caps[0].PerSecond, fmt.Sprintf("%.0f%% of the SDK ingest capacity measured above", 100*r.opts.Fraction)
+		rate, how = r.opts.Fraction*caps[0].PerSecond, fmt.Sprintf("%.0f%% of the SDK ingest capacity measured above, %.0f events/s", 100*r.opts.Fraction, caps[0].PerSecond)
 	}
 	sampler := r.sampler()
 	sampler.Start()
@@ -240,7 +241,7 @@ func (r *Runner) deliveryRun(ctx context.Context, sc *report.Scenario, l load, p
 
 func (r *Runner) e2e(ctx context.Context) (report.Scenario, error) {
 	sc := report.Scenario{Description: "One topic, one KEY-ordered pipeline to a webhook on the in-process sink, one data-plane node. " +
-		"Capacity: a closed-loop burst of events into a paused pipeline (ingest, with raw franz-go produce and consume of the same records), " +
+		"Capacity: --capacity-events events published closed loop into a paused pipeline (ingest, with raw franz-go produce and consume of the same records), " +
 		"then the pipeline resumed and drained (delivery), then a raw Go HTTP client posting the same bodies at the same concurrency to the same sink. " +
 		"The open loop then runs at a fraction of min(ingest, delivery) capacity and measures end-to-end latency from intended send time to receipt."}
 	client, err := r.h.Producer(r.h.Nodes[0])
@@ -384,8 +385,8 @@ func (r *Runner) failingRate(timeout time.Duration) (float64, string) {
 	conc := float64(r.opts.Concurrency)
 	slot := conc/delivery + r.opts.TimeoutPercent/100*timeout.Seconds()
 	reduced := min(capacity, conc/slot)
-	return r.opts.Fraction * reduced, fmt.Sprintf("%.0f%% of the capacity left with %.0f%% of requests held for %v by %d delivery slots (%.0f of %.0f events/s measured in this run)",
-		100*r.opts.Fraction, r.opts.TimeoutPercent, timeout, r.opts.Concurrency, reduced, capacity)
+	return r.opts.Fraction * reduced, fmt.Sprintf("%.0f%% of the capacity left when %.0f%% of requests hold one of %d delivery slots for %v: %.0f of the %.0f events/s measured in this run",
+		100*r.opts.Fraction, r.opts.TimeoutPercent, r.opts.Concurrency, timeout, reduced, capacity)
 }
 
 func (r *Runner) fanout(ctx context.Context) (report.Scenario, error) {
