@@ -122,8 +122,10 @@ type Config struct {
 	WebhookPolicy netguard.Policy
 	// Tiers are the retry delay tiers; empty means pipeline.DefaultTiers().
 	Tiers []pipeline.Tier
-	// BreakerThreshold is how many consecutive retryable failures open a
-	// destination's circuit breaker; 0 means deliver.DefaultBreakerThreshold.
+	// BreakerThreshold is the fewest retryable failures within
+	// deliver.BreakerWindow that open a destination's circuit breaker (when
+	// they are also at least half of its attempts); 0 means
+	// deliver.DefaultBreakerThreshold.
 	BreakerThreshold int
 	// BreakerCooldown is how long an open circuit stays open before a probe;
 	// 0 means deliver.DefaultBreakerCooldown.

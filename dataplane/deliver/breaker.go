@@ -8,9 +8,16 @@ import (
 
 // Breaker defaults.
 const (
-	// DefaultBreakerThreshold is how many consecutive Retryable attempts
-	// open a destination's circuit.
+	// DefaultBreakerThreshold is the fewest Retryable attempts within
+	// BreakerWindow that open a destination's circuit (when they are also at
+	// least DefaultBreakerFailureRatio of its attempts).
 	DefaultBreakerThreshold = 5
+	// DefaultBreakerFailureRatio is the share of Retryable attempts within
+	// BreakerWindow that opens a circuit (with at least the threshold of
+	// them).
+	DefaultBreakerFailureRatio = 0.5
+	// BreakerWindow is the span of recent attempts a breaker judges.
+	BreakerWindow = 10 * time.Second
 	// DefaultBreakerCooldown is how long a circuit stays open before one
 	// probe may go through (half-open).
 	DefaultBreakerCooldown = 30 * time.Second
@@ -28,9 +35,23 @@ const (
 	breakerHalfOpen
 )
 
-// breaker is a consecutive-failure circuit breaker. Closed, it lets every
-// attempt through and counts consecutive Retryable outcomes; at threshold it
-// opens. Open, it refuses attempts until cooldown has passed, then turns
+// breakerBuckets is how many slices BreakerWindow is kept in.
+const breakerBuckets = 10
+
+// bucket counts the outcomes of one slice of the window.
+type bucket struct {
+	slot     int64 // which slice of time (unix time / slice width)
+	ok, fail int
+}
+
+// breaker is a failure-rate circuit breaker. Closed, it lets every attempt
+// through and counts the outcomes of the last BreakerWindow in sliding
+// buckets; it opens when the window holds at least threshold Retryable
+// outcomes and they are at least ratio of all. A receiver that is down opens
+// it after threshold attempts, as a consecutive-failure breaker would; a
+// receiver that fails a minority of requests at a high rate (where runs of
+// threshold failures in a row come by chance) keeps it closed, its failures
+// retried one by one. Open, it refuses attempts until cooldown has passed, then turns
 // half-open and lets exactly one probe through: the probe's success closes
 // it, its failure opens it again. Each state change starts a new generation;
 // outcomes of attempts let through in an earlier generation are ignored, so
@@ -38,19 +59,43 @@ const (
 // successful probe.
 type breaker struct {
 	threshold int
+	ratio     float64
 	cooldown  time.Duration
 	onChange  func(breakerState)
 
 	mu       sync.Mutex
 	state    breakerState
 	gen      uint64
-	failures int
+	window   [breakerBuckets]bucket
 	openedAt time.Time
 	probing  bool
 }
 
-func newBreaker(threshold int, cooldown time.Duration, onChange func(breakerState)) *breaker {
-	return &breaker{threshold: threshold, cooldown: cooldown, onChange: onChange}
+func newBreaker(threshold int, ratio float64, cooldown time.Duration, onChange func(breakerState)) *breaker {
+	return &breaker{threshold: threshold, ratio: ratio, cooldown: cooldown, onChange: onChange}
+}
+
+// count adds an outcome at now to the window and returns the window's
+// failures and total; b.mu is held.
+func (b *breaker) count(failed bool, now time.Time) (fails, total int) {
+	width := int64(BreakerWindow / breakerBuckets)
+	slot := now.UnixNano() / width
+	cur := &b.window[slot%breakerBuckets]
+	if cur.slot != slot {
+		*cur = bucket{slot: slot}
+	}
+	if failed {
+		cur.fail++
+	} else {
+		cur.ok++
+	}
+	for _, x := range b.window {
+		if x.slot > slot-breakerBuckets {
+			fails += x.fail
+			total += x.ok + x.fail
+		}
+	}
+	return fails, total
 }
 
 // open reports whether the circuit refuses attempts at now, without taking
@@ -103,16 +148,13 @@ func (b *breaker) record(gen uint64, failed, neutral bool, now time.Time) {
 	}
 	switch b.state {
 	case breakerClosed:
-		switch {
-		case neutral:
-		case !failed:
-			b.failures = 0
-		default:
-			b.failures++
-			if b.failures >= b.threshold {
-				b.openedAt = now
-				b.set(breakerOpen)
-			}
+		if neutral {
+			return
+		}
+		fails, total := b.count(failed, now)
+		if failed && fails >= b.threshold && float64(fails) >= b.ratio*float64(total) {
+			b.openedAt = now
+			b.set(breakerOpen)
 		}
 	case breakerHalfOpen:
 		b.probing = false
@@ -122,7 +164,6 @@ func (b *breaker) record(gen uint64, failed, neutral bool, now time.Time) {
 			b.openedAt = now
 			b.set(breakerOpen)
 		default:
-			b.failures = 0
 			b.set(breakerClosed)
 		}
 	}
@@ -132,9 +173,8 @@ func (b *breaker) record(gen uint64, failed, neutral bool, now time.Time) {
 func (b *breaker) set(s breakerState) {
 	b.state = s
 	b.gen++
-	if s != breakerClosed {
-		b.failures = 0
-	}
+	// Each state judges only its own attempts.
+	b.window = [breakerBuckets]bucket{}
 	if b.onChange != nil {
 		b.onChange(s)
 	}

@@ -37,8 +37,9 @@ var ErrRouterClosed = errors.New("delivery router closed")
 //   - a concurrency limit, max_in_flight (DefaultMaxInFlight when 0);
 //   - a token bucket, rate_limit (none when unset; burst 0 means
 //     max(1, per_second));
-//   - a circuit breaker: BreakerThreshold consecutive Retryable attempts open
-//     it; while open, Deliver answers Retryable with ErrCircuitOpen at once,
+//   - a circuit breaker: it opens when the attempts of the last
+//     BreakerWindow hold at least BreakerThreshold Retryable ones and they
+//     are at least BreakerFailureRatio of all; while open, Deliver answers Retryable with ErrCircuitOpen at once,
 //     sending nothing; after BreakerCooldown one probe goes through
 //     (half-open), and its success closes the circuit. Attempts cut short by
 //     the caller's context do not count.
@@ -60,9 +61,13 @@ type Router struct {
 	// Kafka delivers to Kafka destinations; nil refuses them (Permanent).
 	Kafka Deliverer
 
-	// BreakerThreshold is how many consecutive Retryable attempts open a
-	// circuit; 0 means DefaultBreakerThreshold.
+	// BreakerThreshold is the fewest Retryable attempts within BreakerWindow
+	// that open a circuit; 0 means DefaultBreakerThreshold.
 	BreakerThreshold int
+	// BreakerFailureRatio is the share of Retryable attempts within
+	// BreakerWindow that opens a circuit (0 < r <= 1); 0 means
+	// DefaultBreakerFailureRatio.
+	BreakerFailureRatio float64
 	// BreakerCooldown is how long a circuit stays open; 0 means
 	// DefaultBreakerCooldown.
 	BreakerCooldown time.Duration
@@ -237,6 +242,7 @@ func (r *Router) newState(req *Request) *destState {
 	logger := cmp.Or(r.Logger, slog.New(slog.DiscardHandler))
 	st.breaker = newBreaker(
 		cmp.Or(r.BreakerThreshold, DefaultBreakerThreshold),
+		cmp.Or(r.BreakerFailureRatio, DefaultBreakerFailureRatio),
 		cmp.Or(r.BreakerCooldown, DefaultBreakerCooldown),
 		func(s breakerState) {
 			r.metrics.setBreaker(pipeline, name, s.gaugeValue())

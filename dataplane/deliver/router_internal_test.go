@@ -19,7 +19,7 @@ import (
 func TestBreakerIgnoresStaleOutcomes(t *testing.T) {
 	t.Parallel()
 	var states []breakerState
-	b := newBreaker(2, time.Minute, func(s breakerState) { states = append(states, s) })
+	b := newBreaker(2, 0.5, time.Minute, func(s breakerState) { states = append(states, s) })
 	now := time.Unix(1000, 0)
 
 	slow, ok := b.allow(now) // an attempt that will answer late
@@ -47,9 +47,75 @@ func TestBreakerIgnoresStaleOutcomes(t *testing.T) {
 	require.Equal(t, []breakerState{breakerOpen, breakerHalfOpen, breakerClosed}, states)
 }
 
+func TestBreakerJudgesTheFailureRate(t *testing.T) {
+	t.Parallel()
+	t.Run("a minority of failures in runs keeps it closed", func(t *testing.T) {
+		b := newBreaker(5, 0.5, time.Minute, nil)
+		now := time.Unix(1000, 0)
+		// 2,000 attempts over 20 s, each hundred with a run of 8 failures
+		// in a row: a consecutive-failure breaker would open at once.
+		for i := range 2000 {
+			at := now.Add(time.Duration(i) * 10 * time.Millisecond)
+			g, ok := b.allow(at)
+			require.True(t, ok, "attempt %d refused", i)
+			b.record(g, i%100 >= 92, false, at)
+		}
+	})
+	t.Run("half failing opens once the threshold is reached", func(t *testing.T) {
+		b := newBreaker(5, 0.5, time.Minute, nil)
+		now := time.Unix(1000, 0)
+		for i := range 9 {
+			g, _ := b.allow(now)
+			b.record(g, i%2 == 1, false, now)
+			require.False(t, b.open(now), "after %d attempts (%d failed)", i+1, (i+1)/2)
+		}
+		g, _ := b.allow(now)
+		b.record(g, true, false, now) // 5 of 10 failed
+		require.True(t, b.open(now))
+	})
+	t.Run("failures older than the window do not count", func(t *testing.T) {
+		b := newBreaker(5, 0.5, time.Minute, nil)
+		now := time.Unix(1000, 0)
+		for range 4 {
+			g, _ := b.allow(now)
+			b.record(g, true, false, now)
+		}
+		later := now.Add(BreakerWindow + time.Second)
+		g, _ := b.allow(later)
+		b.record(g, true, false, later)
+		require.False(t, b.open(later), "1 failure in the window")
+		for range 4 {
+			g, _ := b.allow(later)
+			b.record(g, true, false, later)
+		}
+		require.True(t, b.open(later), "5 failures in the window, none succeeded")
+	})
+	t.Run("a dead receiver after many successes opens within the window", func(t *testing.T) {
+		b := newBreaker(5, 0.5, time.Minute, nil)
+		now := time.Unix(1000, 0)
+		for i := range 1000 {
+			at := now.Add(time.Duration(i) * time.Millisecond)
+			g, _ := b.allow(at)
+			b.record(g, false, false, at)
+		}
+		var opened time.Duration
+		for i := range 20000 {
+			d := time.Second + time.Duration(i)*time.Millisecond
+			g, ok := b.allow(now.Add(d))
+			if !ok {
+				opened = d
+				break
+			}
+			b.record(g, true, false, now.Add(d))
+		}
+		require.NotZero(t, opened, "never opened")
+		require.Less(t, opened, 3*time.Second, "opened %v after the failures began", opened-time.Second)
+	})
+}
+
 func TestBreakerNeutralProbeFreesTheSlot(t *testing.T) {
 	t.Parallel()
-	b := newBreaker(1, time.Second, nil)
+	b := newBreaker(1, 0.5, time.Second, nil)
 	now := time.Unix(1000, 0)
 	g, _ := b.allow(now)
 	b.record(g, true, false, now)

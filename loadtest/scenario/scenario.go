@@ -132,7 +132,7 @@ func (o Options) withDefaults() Options {
 	o.Partitions = cmp.Or(o.Partitions, 4)
 	o.Concurrency = cmp.Or(o.Concurrency, 32)
 	if o.ErrorPercent == 0 && o.TimeoutPercent == 0 {
-		o.ErrorPercent, o.TimeoutPercent = 5, 1
+		o.ErrorPercent, o.TimeoutPercent = 10, 5
 	}
 	o.FanOut = cmp.Or(o.FanOut, 4)
 	o.DrainTimeout = cmp.Or(o.DrainTimeout, 2*time.Minute)

@@ -334,8 +334,8 @@ func (r *Runner) failing(ctx context.Context) (report.Scenario, error) {
 	sc := report.Scenario{Description: fmt.Sprintf("One pipeline (unordered) whose webhook answers %.0f%% of requests with 503 and holds %.0f%% until the 1 s request timeout. "+
 		"Retry policy: 3 attempts, backoff 1 s to 5 s, through the nodes' delay tiers (1 s, 5 s). "+
 		"Every acknowledged event must end delivered or dead-lettered; a dead letter is expected only for an event whose every attempt failed "+
-		"(never for one the sink accepted). Held requests occupy delivery slots, and clustered failures can open the destination's circuit breaker "+
-		"(5 consecutive failures, 30 s before a probe): events then wait, which shows as end-to-end latency and drain time, not as loss.", o.ErrorPercent, o.TimeoutPercent)}
+		"(never for one the sink accepted). Held requests occupy delivery slots, so the rate is sized to the slots left; "+
+		"the destination's circuit breaker (open at half of the last 10 s of attempts failing) stays closed, and every failure is retried on its own.", o.ErrorPercent, o.TimeoutPercent)}
 	client, err := r.h.Producer(r.h.Nodes[0])
 	if err != nil {
 		return sc, err
