@@ -139,7 +139,7 @@ func (s *Service) check(ev *v1.Event, q quotas) (*v1.ErrorStatus, result) {
 			Message: fmt.Sprintf("data is %d bytes, over the tenant's limit of %d bytes", n, q.maxEventBytes),
 		}, resultTooLarge
 	}
-	if err := s.validator.Validate(ev); err != nil {
+	if err := s.validateEvent(ev); err != nil {
 		return &v1.ErrorStatus{Code: codeInvalidArgument, Message: err.Error()}, resultInvalid
 	}
 	if t := ev.GetTime(); t != nil {
@@ -278,12 +278,6 @@ func rpcError(err error) error {
 	return ce
 }
 
-// requestValidator applies the API's protovalidate rules to requests, except
-// the rules of the events of a PublishRequest: those are checked per event
-// by the handler, so a bad event fails alone. The rules on the list of
-// events itself (how many) still apply.
-type requestValidator struct{ v protovalidate.Validator }
-
 // eventDescriptor is the descriptor of v1.Event.
 var eventDescriptor = (&v1.Event{}).ProtoReflect().Descriptor()
 
@@ -293,14 +287,6 @@ var skipEvents = protovalidate.WithFilter(protovalidate.FilterFunc(
 		fd, ok := d.(protoreflect.FieldDescriptor)
 		return !ok || fd.ContainingMessage().FullName() != eventDescriptor.FullName()
 	}))
-
-// Validate implements protovalidate.Validator.
-func (r requestValidator) Validate(msg proto.Message, opts ...protovalidate.ValidationOption) error {
-	if _, ok := msg.(*v1.PublishRequest); ok {
-		opts = append(opts, skipEvents)
-	}
-	return r.v.Validate(msg, opts...)
-}
 
 // eventsPath is the field path of PublishRequest.events.
 var eventsPath = func() *validate.FieldPath {
