@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard-dev/switchyard/dataplane/record"
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
 	"github.com/switchyard-dev/switchyard/internal/ids"
+	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
@@ -159,9 +160,14 @@ func (s *Service) check(ev *v1.Event, q quotas) (*v1.ErrorStatus, result) {
 }
 
 // produce writes events[i] for every i in accepted and waits for every
-// acknowledgement, filling results[i].
+// acknowledgement, filling results[i]. The records and the results of the
+// batch are allocated together, and the Kafka topic's name once.
 func (s *Service) produce(ctx context.Context, t *target, events []*v1.Event, accepted []int, results []*v1.PublishResult, tc traceContext) {
 	traceHeaders := tc.headers()
+	tenantID, topicID := t.topic.GetTenantId(), t.topic.GetId()
+	kafkaTopic := kafkaname.TenantTopic(tenantID, topicID)
+	recs := make([]kgo.Record, len(accepted))
+	stored := make([]v1.PublishResult, len(accepted))
 	start := time.Now()
 	var (
 		wg       sync.WaitGroup
@@ -170,10 +176,10 @@ func (s *Service) produce(ctx context.Context, t *target, events []*v1.Event, ac
 		firstErr error
 	)
 	wg.Add(len(accepted))
-	for _, i := range accepted {
+	for j, i := range accepted {
 		ev := events[i]
-		rec := record.Encode(t.topic.GetTenantId(), t.topic.GetId(), ev)
-		rec.Headers = append(rec.Headers, traceHeaders...)
+		rec := &recs[j]
+		record.EncodeTo(rec, kafkaTopic, tenantID, topicID, ev, traceHeaders)
 		s.producer.Produce(ctx, rec, func(r *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {
@@ -188,15 +194,17 @@ func (s *Service) produce(ctx context.Context, t *target, events []*v1.Event, ac
 				mu.Unlock()
 				return
 			}
-			results[i] = &v1.PublishResult{EventId: ev.GetId(), Partition: r.Partition, Offset: r.Offset}
-			s.metrics.add(resultAccepted, 1)
+			res := &stored[j]
+			res.EventId, res.Partition, res.Offset = ev.GetId(), r.Partition, r.Offset
+			results[i] = res
 		})
 	}
 	wg.Wait()
+	s.metrics.add(resultAccepted, len(accepted)-failures)
 	s.metrics.observePublish(time.Since(start))
 	if failures > 0 {
 		s.log.WarnContext(ctx, "broker did not store events",
-			slog.String("tenant_id", t.topic.GetTenantId()), slog.String("topic_id", t.topic.GetId()),
+			slog.String("tenant_id", tenantID), slog.String("topic_id", topicID),
 			slog.Int("failed", failures), slog.Int("batch", len(accepted)), slog.Any("error", firstErr))
 	}
 }

@@ -39,36 +39,68 @@ var ErrMalformed = errors.New("malformed event record")
 // is the Kafka topic of (tenantID, topicID); its key is the partition key, or
 // the event id when that is empty.
 func Encode(tenantID, topicID string, ev *v1.Event) *kgo.Record {
+	r := new(kgo.Record)
+	EncodeTo(r, kafkaname.TenantTopic(tenantID, topicID), tenantID, topicID, ev, nil)
+	return r
+}
+
+// maxTimeLen bounds the length of a time in RFC 3339 with nanoseconds
+// ("-2006-01-02T15:04:05.999999999Z" and a five-digit year at most).
+const maxTimeLen = 40
+
+// EncodeTo sets r to the record Encode builds, for a caller that encodes
+// many events of one topic: kafkaTopic is kafkaname.TenantTopic(tenantID,
+// topicID), computed once, and extra headers (e.g. the trace context)
+// follow the event's own. The key and the header values share one
+// allocation, the headers another.
+func EncodeTo(r *kgo.Record, kafkaTopic, tenantID, topicID string, ev *v1.Event, extra []kgo.RecordHeader) {
 	key := ev.GetPartitionKey()
 	if key == "" {
 		key = ev.GetId()
 	}
-	h := make([]kgo.RecordHeader, 0, 8+len(ev.GetExtensions()))
+	ext := ev.GetExtensions()
+	n := len(key) + len(SpecVersion) + len(ev.GetId()) + len(ev.GetSource()) + len(ev.GetType()) +
+		len(ev.GetSubject()) + len(ev.GetDataSchema()) + len(ev.GetDataContentType()) +
+		len(tenantID) + len(topicID)
+	if ev.GetTime() != nil {
+		n += maxTimeLen
+	}
+	for _, v := range ext {
+		n += len(v)
+	}
+	buf := make([]byte, 0, n)
+	h := make([]kgo.RecordHeader, 0, 10+len(ext)+len(extra))
 	add := func(k, v string) {
 		if v != "" {
-			h = append(h, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			start := len(buf)
+			buf = append(buf, v...)
+			h = append(h, kgo.RecordHeader{Key: k, Value: buf[start:len(buf):len(buf)]})
 		}
 	}
+	buf = append(buf, key...)
+	keyBytes := buf[:len(key):len(key)]
 	add(kafkaname.HeaderCEPrefix+attrSpecVersion, SpecVersion)
 	add(kafkaname.HeaderCEPrefix+attrID, ev.GetId())
 	add(kafkaname.HeaderCEPrefix+attrSource, ev.GetSource())
 	add(kafkaname.HeaderCEPrefix+attrType, ev.GetType())
 	add(kafkaname.HeaderCEPrefix+attrSubject, ev.GetSubject())
-	if ev.GetTime() != nil {
-		add(kafkaname.HeaderCEPrefix+attrTime, ev.GetTime().AsTime().UTC().Format(time.RFC3339Nano))
+	if t := ev.GetTime(); t != nil {
+		start := len(buf)
+		buf = time.Unix(t.GetSeconds(), int64(t.GetNanos())).UTC().AppendFormat(buf, time.RFC3339Nano)
+		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderCEPrefix + attrTime, Value: buf[start:len(buf):len(buf)]})
 	}
 	add(kafkaname.HeaderCEPrefix+attrDataSchema, ev.GetDataSchema())
 	add(kafkaname.HeaderContentType, ev.GetDataContentType())
-	for k, v := range ev.GetExtensions() {
+	for k, v := range ext {
 		add(kafkaname.HeaderCEPrefix+k, v)
 	}
 	add(kafkaname.HeaderTenant, tenantID)
 	add(kafkaname.HeaderTopic, topicID)
-	return &kgo.Record{
-		Topic:   kafkaname.TenantTopic(tenantID, topicID),
-		Key:     []byte(key),
+	*r = kgo.Record{
+		Topic:   kafkaTopic,
+		Key:     keyBytes,
 		Value:   ev.GetData(),
-		Headers: h,
+		Headers: append(h, extra...),
 	}
 }
 

@@ -86,3 +86,38 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeToAppendsExtraHeaders(t *testing.T) {
+	t.Parallel()
+	ev := &v1.Event{
+		Id: "e1", Source: "/orders", Type: "order.created",
+		Time:       timestamppb.New(time.Date(2026, 12, 3, 10, 0, 0, 5, time.UTC)),
+		Extensions: map[string]string{"region": "eu"},
+	}
+	extra := []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-1-2-01")}}
+	var r kgo.Record
+	EncodeTo(&r, "sy.ten_a.top_b", "ten_a", "top_b", ev, extra)
+	want := Encode("ten_a", "top_b", ev)
+	require.Equal(t, want.Topic, r.Topic)
+	require.Equal(t, want.Key, r.Key)
+	require.ElementsMatch(t, append(want.Headers, extra...), r.Headers)
+	v, ok := Header(&r, "ce_time")
+	require.True(t, ok)
+	require.Equal(t, "2026-12-03T10:00:00.000000005Z", v)
+	// Values share a buffer: growing one must not overwrite the next.
+	r.Headers[0].Value = append(r.Headers[0].Value, 'x')
+	require.Equal(t, "e1", string(r.Headers[1].Value))
+}
+
+func BenchmarkEncode(b *testing.B) {
+	ev := &v1.Event{
+		Id: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", Source: "/bench", Type: "bench.event",
+		Time: timestamppb.Now(), DataContentType: "application/json", Data: []byte(`{"order":12345}`),
+	}
+	extra := []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")}}
+	recs := make([]kgo.Record, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		EncodeTo(&recs[0], "sy.ten_a.top_b", "ten_a", "top_b", ev, extra)
+	}
+}
