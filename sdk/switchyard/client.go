@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,12 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	}
 	doer := &failoverDoer{hc: c.hc, eps: eps}
 	base := eps.list[0].url.String()
-	c.ingest = switchyardv1connect.NewIngestServiceClient(doer, base, copts...)
+	// Publish responses are small (an id, a partition and an offset per
+	// event, the ids being those the client sent): compressing them costs
+	// the node more CPU than it saves on the wire, so the ingest client
+	// does not ask for it.
+	ingestOpts := append(slices.Clip(copts), connect.WithAcceptCompression("gzip", nil, nil))
+	c.ingest = switchyardv1connect.NewIngestServiceClient(doer, base, ingestOpts...)
 	c.tenants = switchyardv1connect.NewTenantServiceClient(doer, base, copts...)
 	c.regions = switchyardv1connect.NewRegionServiceClient(doer, base, copts...)
 	c.topics = switchyardv1connect.NewTopicServiceClient(doer, base, copts...)

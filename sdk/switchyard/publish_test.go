@@ -2,11 +2,15 @@ package switchyard_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1/switchyardv1connect"
 	"github.com/switchyard-dev/switchyard/sdk/switchyard"
 )
 
@@ -160,4 +164,22 @@ func TestNewClientRejectsBadURL(t *testing.T) {
 	_, err = switchyard.NewClient("http://127.0.0.1:1", switchyard.WithEndpoints("ftp://x"))
 	require.Error(t, err)
 	require.False(t, errors.Is(err, switchyard.ErrNotFound))
+}
+
+func TestPublishDoesNotAskForCompressedResponses(t *testing.T) {
+	t.Parallel()
+	s := newIngest()
+	var accept atomic.Value
+	mux := http.NewServeMux()
+	path, h := switchyardv1connect.NewIngestServiceHandler(s)
+	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		accept.Store(r.Header.Values("Accept-Encoding"))
+		h.ServeHTTP(w, r)
+	}))
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	res, err := newClient(t, hs.URL).Publish(ctxT(t), "orders", events(t, 100, "t")...)
+	require.NoError(t, err)
+	require.Len(t, res, 100)
+	require.Equal(t, []string{"identity"}, accept.Load())
 }
