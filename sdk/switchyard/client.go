@@ -73,8 +73,10 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	// Publish responses are small (an id, a partition and an offset per
 	// event, the ids being those the client sent): compressing them costs
 	// the node more CPU than it saves on the wire, so the ingest client
-	// does not ask for it.
-	ingestOpts := append(slices.Clip(copts), connect.WithAcceptCompression("gzip", nil, nil))
+	// does not ask for it. Its codec encodes requests and decodes responses
+	// without reflection.
+	ingestOpts := append(slices.Clip(copts), connect.WithAcceptCompression("gzip", nil, nil),
+		connect.WithCodec(publishCodec{}))
 	c.ingest = switchyardv1connect.NewIngestServiceClient(doer, base, ingestOpts...)
 	c.tenants = switchyardv1connect.NewTenantServiceClient(doer, base, copts...)
 	c.regions = switchyardv1connect.NewRegionServiceClient(doer, base, copts...)
