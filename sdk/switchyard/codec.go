@@ -14,9 +14,10 @@ import (
 // path for the two messages of every publish: a PublishRequest is encoded
 // by hand, without reflection, and a PublishResponse is decoded into one
 // slice of results whose ids share one copy of the body. Anything else, and
-// anything unusual (a string that is not UTF-8, an unknown field, an
-// unexpected wire type), goes to protobuf, so results and errors are
-// protobuf's; fuzz tests prove both agree.
+// anything unusual (a string that is not UTF-8, an unknown field of a
+// response or of the request itself, an unexpected wire type), goes to
+// protobuf, so results and errors are protobuf's; fuzz tests prove both
+// agree. Events carry no unknown fields: Event.prepare makes them.
 type publishCodec struct{}
 
 // Name implements connect.Codec.
@@ -102,7 +103,7 @@ const (
 
 // appendPublishRequest appends the encoding of req to dst and reports
 // whether it could; when it could not (a string that is not UTF-8, an
-// unknown field), req is left to proto.Marshal. The encoding is
+// unknown field in the request), req is left to proto.Marshal. The encoding is
 // proto.Marshal's, but for the order of an event's extensions, which
 // proto.Marshal does not fix either.
 func appendPublishRequest(dst []byte, req *v1.PublishRequest) ([]byte, bool) {
@@ -127,12 +128,11 @@ func appendPublishRequest(dst []byte, req *v1.PublishRequest) ([]byte, bool) {
 // plain reports whether m has no unknown fields.
 func plain(m proto.Message) bool { return len(m.ProtoReflect().GetUnknown()) == 0 }
 
-// eventPlain reports whether appendEvent can encode ev: no unknown fields,
-// every string UTF-8.
+// eventPlain reports whether appendEvent can encode ev: every string
+// UTF-8. Events reach the codec from Event.prepare, which makes them field
+// by field: they never carry unknown fields, so they are not looked for
+// (through reflection, at a cost a tenth of the encoding's).
 func eventPlain(ev *v1.Event) bool {
-	if !plain(ev) || (ev.GetTime() != nil && !plain(ev.GetTime())) {
-		return false
-	}
 	for _, s := range [...]string{ev.GetId(), ev.GetSource(), ev.GetType(), ev.GetSubject(),
 		ev.GetDataContentType(), ev.GetDataSchema(), ev.GetPartitionKey()} {
 		if !utf8.ValidString(s) {
