@@ -38,6 +38,9 @@ func FuzzAppendPublishRequest(f *testing.F) {
 			}
 			req.Events = append(req.Events, ev)
 		}
+		for _, ev := range req.Events {
+			require.Equal(t, proto.Size(ev), eventSize(ev))
+		}
 		want, wantErr := proto.Marshal(req)
 		got, err := publishCodec{}.MarshalAppend([]byte("prefix"), req)
 		if wantErr != nil {
