@@ -24,7 +24,6 @@ import (
 	"github.com/switchyard-dev/switchyard/dataplane/record"
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
 	"github.com/switchyard-dev/switchyard/internal/ids"
-	"github.com/switchyard-dev/switchyard/internal/kafkaname"
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
@@ -161,11 +160,12 @@ func (s *Service) check(ev *v1.Event, q quotas) (*v1.ErrorStatus, result) {
 
 // produce writes events[i] for every i in accepted and waits for every
 // acknowledgement, filling results[i]. The records and the results of the
-// batch are allocated together, and the Kafka topic's name once.
+// batch are allocated together, and the records' contents share the
+// encoder's allocations.
 func (s *Service) produce(ctx context.Context, t *target, events []*v1.Event, accepted []int, results []*v1.PublishResult, tc traceContext) {
 	traceHeaders := tc.headers()
 	tenantID, topicID := t.topic.GetTenantId(), t.topic.GetId()
-	kafkaTopic := kafkaname.TenantTopic(tenantID, topicID)
+	enc := record.NewEncoder(tenantID, topicID, traceHeaders)
 	recs := make([]kgo.Record, len(accepted))
 	stored := make([]v1.PublishResult, len(accepted))
 	start := time.Now()
@@ -179,7 +179,7 @@ func (s *Service) produce(ctx context.Context, t *target, events []*v1.Event, ac
 	for j, i := range accepted {
 		ev := events[i]
 		rec := &recs[j]
-		record.EncodeTo(rec, kafkaTopic, tenantID, topicID, ev, traceHeaders)
+		enc.Encode(rec, ev)
 		s.producer.Produce(ctx, rec, func(r *kgo.Record, err error) {
 			defer wg.Done()
 			if err != nil {

@@ -40,7 +40,8 @@ var ErrMalformed = errors.New("malformed event record")
 // the event id when that is empty.
 func Encode(tenantID, topicID string, ev *v1.Event) *kgo.Record {
 	r := new(kgo.Record)
-	EncodeTo(r, kafkaname.TenantTopic(tenantID, topicID), tenantID, topicID, ev, nil)
+	e := Encoder{kafkaTopic: kafkaname.TenantTopic(tenantID, topicID), tenantID: tenantID, topicID: topicID, exact: true}
+	e.Encode(r, ev)
 	return r
 }
 
@@ -48,12 +49,39 @@ func Encode(tenantID, topicID string, ev *v1.Event) *kgo.Record {
 // ("-2006-01-02T15:04:05.999999999Z" and a five-digit year at most).
 const maxTimeLen = 40
 
-// EncodeTo sets r to the record Encode builds, for a caller that encodes
-// many events of one topic: kafkaTopic is kafkaname.TenantTopic(tenantID,
-// topicID), computed once, and extra headers (e.g. the trace context)
-// follow the event's own. The key and the header values share one
-// allocation, the headers another.
-func EncodeTo(r *kgo.Record, kafkaTopic, tenantID, topicID string, ev *v1.Event, extra []kgo.RecordHeader) {
+// coreHeaders is the most headers an event has besides its extensions.
+const coreHeaders = 10
+
+// Sizes of the allocations an Encoder carves records out of: about 150
+// records' worth each for small events.
+const (
+	bytesChunk   = 32 << 10
+	headersChunk = 1024
+)
+
+// An Encoder builds the records of many events of one topic, as Encode
+// does, sharing what it can among them: the Kafka topic's name is made
+// once, and the keys, header values and header lists of the records are
+// carved out of a few large allocations instead of two per record. Each
+// record's slices are clipped to its own room, so changing one, or
+// appending to it, never touches another. An Encoder is not safe for
+// concurrent use.
+type Encoder struct {
+	kafkaTopic, tenantID, topicID string
+	extra                         []kgo.RecordHeader
+	headers                       []kgo.RecordHeader // free room for header lists
+	bytes                         []byte             // free room for keys and values
+	exact                         bool               // allocate only what each record needs
+}
+
+// NewEncoder returns an Encoder of records of (tenantID, topicID) that
+// carry extra headers (e.g. the trace context) after their own.
+func NewEncoder(tenantID, topicID string, extra []kgo.RecordHeader) *Encoder {
+	return &Encoder{kafkaTopic: kafkaname.TenantTopic(tenantID, topicID), tenantID: tenantID, topicID: topicID, extra: extra}
+}
+
+// Encode sets r to the record of ev.
+func (e *Encoder) Encode(r *kgo.Record, ev *v1.Event) {
 	key := ev.GetPartitionKey()
 	if key == "" {
 		key = ev.GetId()
@@ -61,15 +89,15 @@ func EncodeTo(r *kgo.Record, kafkaTopic, tenantID, topicID string, ev *v1.Event,
 	ext := ev.GetExtensions()
 	n := len(key) + len(SpecVersion) + len(ev.GetId()) + len(ev.GetSource()) + len(ev.GetType()) +
 		len(ev.GetSubject()) + len(ev.GetDataSchema()) + len(ev.GetDataContentType()) +
-		len(tenantID) + len(topicID)
+		len(e.tenantID) + len(e.topicID)
 	if ev.GetTime() != nil {
 		n += maxTimeLen
 	}
 	for _, v := range ext {
 		n += len(v)
 	}
-	buf := make([]byte, 0, n)
-	h := make([]kgo.RecordHeader, 0, 10+len(ext)+len(extra))
+	buf := e.takeBytes(n)
+	h := e.takeHeaders(coreHeaders + len(ext) + len(e.extra))
 	add := func(k, v string) {
 		if v != "" {
 			start := len(buf)
@@ -94,14 +122,42 @@ func EncodeTo(r *kgo.Record, kafkaTopic, tenantID, topicID string, ev *v1.Event,
 	for k, v := range ext {
 		add(kafkaname.HeaderCEPrefix+k, v)
 	}
-	add(kafkaname.HeaderTenant, tenantID)
-	add(kafkaname.HeaderTopic, topicID)
+	add(kafkaname.HeaderTenant, e.tenantID)
+	add(kafkaname.HeaderTopic, e.topicID)
 	*r = kgo.Record{
-		Topic:   kafkaTopic,
+		Topic:   e.kafkaTopic,
 		Key:     keyBytes,
 		Value:   ev.GetData(),
-		Headers: append(h, extra...),
+		Headers: append(h, e.extra...),
 	}
+}
+
+// takeBytes returns an empty slice with room for n bytes, carved from the
+// shared room.
+func (e *Encoder) takeBytes(n int) []byte {
+	if e.exact {
+		return make([]byte, 0, n)
+	}
+	if len(e.bytes) < n {
+		e.bytes = make([]byte, max(n, bytesChunk))
+	}
+	b := e.bytes[:0:n]
+	e.bytes = e.bytes[n:]
+	return b
+}
+
+// takeHeaders returns an empty slice with room for n headers, carved from
+// the shared room.
+func (e *Encoder) takeHeaders(n int) []kgo.RecordHeader {
+	if e.exact {
+		return make([]kgo.RecordHeader, 0, n)
+	}
+	if len(e.headers) < n {
+		e.headers = make([]kgo.RecordHeader, max(n, headersChunk))
+	}
+	h := e.headers[:0:n]
+	e.headers = e.headers[n:]
+	return h
 }
 
 // Decoded is an event read back from a record, with where it was published.

@@ -1,6 +1,9 @@
 package record
 
 import (
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,7 +90,7 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func TestEncodeToAppendsExtraHeaders(t *testing.T) {
+func TestEncoderAppendsExtraHeaders(t *testing.T) {
 	t.Parallel()
 	ev := &v1.Event{
 		Id: "e1", Source: "/orders", Type: "order.created",
@@ -96,7 +99,7 @@ func TestEncodeToAppendsExtraHeaders(t *testing.T) {
 	}
 	extra := []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-1-2-01")}}
 	var r kgo.Record
-	EncodeTo(&r, "sy.ten_a.top_b", "ten_a", "top_b", ev, extra)
+	NewEncoder("ten_a", "top_b", extra).Encode(&r, ev)
 	want := Encode("ten_a", "top_b", ev)
 	require.Equal(t, want.Topic, r.Topic)
 	require.Equal(t, want.Key, r.Key)
@@ -115,9 +118,40 @@ func BenchmarkEncode(b *testing.B) {
 		Time: timestamppb.Now(), DataContentType: "application/json", Data: []byte(`{"order":12345}`),
 	}
 	extra := []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")}}
+	e := NewEncoder("ten_a", "top_b", extra)
 	recs := make([]kgo.Record, 1)
 	b.ReportAllocs()
 	for b.Loop() {
-		EncodeTo(&recs[0], "sy.ten_a.top_b", "ten_a", "top_b", ev, extra)
+		e.Encode(&recs[0], ev)
 	}
+}
+
+func TestEncoderRecordsDoNotShareRoom(t *testing.T) {
+	t.Parallel()
+	e := NewEncoder("ten_a", "top_b", nil)
+	recs := make([]kgo.Record, 3000) // several chunks of room
+	for i := range recs {
+		ev := &v1.Event{Id: strings.Repeat("i", i%300+1), Source: "/s", Type: "t", Time: timestamppb.Now(),
+			Extensions: map[string]string{"n": strconv.Itoa(i)}}
+		e.Encode(&recs[i], ev)
+	}
+	for i := range recs {
+		d, err := Decode(&recs[i])
+		require.NoError(t, err)
+		require.Equal(t, strings.Repeat("i", i%300+1), d.Event.GetId())
+		require.Equal(t, strconv.Itoa(i), d.Event.GetExtensions()["n"])
+		require.Equal(t, "ten_a", d.TenantID)
+	}
+}
+
+func TestEncodeAllocatesOnlyWhatTheRecordNeeds(t *testing.T) {
+	ev := &v1.Event{Id: "e1", Source: "/s", Type: "t", Time: timestamppb.Now()}
+	require.LessOrEqual(t, testing.AllocsPerRun(100, func() { Encode("ten_a", "top_b", ev) }), 4.0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 100 {
+		Encode("ten_a", "top_b", ev)
+	}
+	runtime.ReadMemStats(&after)
+	require.Less(t, (after.TotalAlloc-before.TotalAlloc)/100, uint64(2048), "bytes allocated per record")
 }
