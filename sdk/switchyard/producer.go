@@ -529,8 +529,9 @@ func (l *lane) send(batch []*item) {
 		}
 	}
 	for i, it := range batch {
-		if err := results[i].Err; err != nil {
+		if results[i].Err != nil {
 			p.failed.Add(1)
+			err := results[i].Err // declared here, only a failure escapes to the heap
 			p.lastErr.Store(&err)
 		}
 		<-p.slots
