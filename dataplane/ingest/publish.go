@@ -112,13 +112,20 @@ func (s *Service) publish(ctx context.Context, t *target, events []*v1.Event, de
 		s.metrics.add(resultRateLimited, len(accepted))
 		return nil, err
 	}
+	var stamps []timestamppb.Timestamp // the times of events without one, allocated together
 	for _, i := range accepted {
 		ev := events[i]
 		if ev.Id == "" {
 			ev.Id = ids.NewUUIDv7()
 		}
 		if ev.Time == nil {
-			ev.Time = timestamppb.New(now)
+			if len(stamps) == 0 {
+				stamps = make([]timestamppb.Timestamp, len(accepted))
+			}
+			ts := &stamps[0]
+			stamps = stamps[1:]
+			ts.Seconds, ts.Nanos = now.Unix(), int32(now.Nanosecond())
+			ev.Time = ts
 		}
 	}
 	s.produce(ctx, t, events, accepted, results, tc)
