@@ -49,8 +49,22 @@ func Encode(tenantID, topicID string, ev *v1.Event) *kgo.Record {
 // ("-2006-01-02T15:04:05.999999999Z" and a five-digit year at most).
 const maxTimeLen = 40
 
-// coreHeaders is the most headers an event has besides its extensions.
-const coreHeaders = 10
+// headerCount is the number of headers of ev's record besides its
+// extensions and the extra ones: specversion, tenant and topic always, the
+// other attributes when set.
+func headerCount(ev *v1.Event) int {
+	n := 3
+	for _, s := range [...]string{ev.GetId(), ev.GetSource(), ev.GetType(), ev.GetSubject(),
+		ev.GetDataSchema(), ev.GetDataContentType()} {
+		if s != "" {
+			n++
+		}
+	}
+	if ev.GetTime() != nil {
+		n++
+	}
+	return n
+}
 
 // Sizes of the allocations an Encoder carves records out of: about 150
 // records' worth each for small events.
@@ -62,22 +76,41 @@ const (
 // An Encoder builds the records of many events of one topic, as Encode
 // does, sharing what it can among them: the Kafka topic's name is made
 // once, and the keys, header values and header lists of the records are
-// carved out of a few large allocations instead of two per record. Each
-// record's slices are clipped to its own room, so changing one, or
-// appending to it, never touches another. An Encoder is not safe for
-// concurrent use.
+// carved out of a few large allocations instead of two per record. The
+// values every record has in common (tenant, topic, and the time of events
+// published at the same instant) are shared, not copied. Every slice is
+// clipped to its record's own room, so appending to one never touches
+// another; header values must not be written in place. An Encoder is not
+// safe for concurrent use.
 type Encoder struct {
 	kafkaTopic, tenantID, topicID string
 	extra                         []kgo.RecordHeader
 	headers                       []kgo.RecordHeader // free room for header lists
 	bytes                         []byte             // free room for keys and values
 	exact                         bool               // allocate only what each record needs
+
+	tenantValue, topicValue []byte // shared header values
+	timeSeconds             int64  // the last time encoded, and its text
+	timeNanos               int32
+	timeText                []byte
 }
 
 // NewEncoder returns an Encoder of records of (tenantID, topicID) that
 // carry extra headers (e.g. the trace context) after their own.
 func NewEncoder(tenantID, topicID string, extra []kgo.RecordHeader) *Encoder {
-	return &Encoder{kafkaTopic: kafkaname.TenantTopic(tenantID, topicID), tenantID: tenantID, topicID: topicID, extra: extra}
+	return &Encoder{
+		kafkaTopic: kafkaname.TenantTopic(tenantID, topicID), tenantID: tenantID, topicID: topicID, extra: extra,
+		tenantValue: clipped(tenantID), topicValue: clipped(topicID),
+	}
+}
+
+// clipped returns the bytes of s, or nil for "", with no room to append.
+func clipped(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	b := []byte(s)
+	return b[:len(b):len(b)]
 }
 
 // Encode sets r to the record of ev.
@@ -88,8 +121,13 @@ func (e *Encoder) Encode(r *kgo.Record, ev *v1.Event) {
 	}
 	ext := ev.GetExtensions()
 	n := len(key) + len(SpecVersion) + len(ev.GetId()) + len(ev.GetSource()) + len(ev.GetType()) +
-		len(ev.GetSubject()) + len(ev.GetDataSchema()) + len(ev.GetDataContentType()) +
-		len(e.tenantID) + len(e.topicID)
+		len(ev.GetSubject()) + len(ev.GetDataSchema()) + len(ev.GetDataContentType())
+	if e.tenantValue == nil {
+		n += len(e.tenantID)
+	}
+	if e.topicValue == nil {
+		n += len(e.topicID)
+	}
 	if ev.GetTime() != nil {
 		n += maxTimeLen
 	}
@@ -97,7 +135,7 @@ func (e *Encoder) Encode(r *kgo.Record, ev *v1.Event) {
 		n += len(v)
 	}
 	buf := e.takeBytes(n)
-	h := e.takeHeaders(coreHeaders + len(ext) + len(e.extra))
+	h := e.takeHeaders(headerCount(ev) + len(ext) + len(e.extra))
 	add := func(k, v string) {
 		if v != "" {
 			start := len(buf)
@@ -113,17 +151,28 @@ func (e *Encoder) Encode(r *kgo.Record, ev *v1.Event) {
 	add(kafkaname.HeaderCEPrefix+attrType, ev.GetType())
 	add(kafkaname.HeaderCEPrefix+attrSubject, ev.GetSubject())
 	if t := ev.GetTime(); t != nil {
-		start := len(buf)
-		buf = time.Unix(t.GetSeconds(), int64(t.GetNanos())).UTC().AppendFormat(buf, time.RFC3339Nano)
-		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderCEPrefix + attrTime, Value: buf[start:len(buf):len(buf)]})
+		if e.timeText == nil || t.GetSeconds() != e.timeSeconds || t.GetNanos() != e.timeNanos {
+			start := len(buf)
+			buf = time.Unix(t.GetSeconds(), int64(t.GetNanos())).UTC().AppendFormat(buf, time.RFC3339Nano)
+			e.timeSeconds, e.timeNanos, e.timeText = t.GetSeconds(), t.GetNanos(), buf[start:len(buf):len(buf)]
+		}
+		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderCEPrefix + attrTime, Value: e.timeText})
 	}
 	add(kafkaname.HeaderCEPrefix+attrDataSchema, ev.GetDataSchema())
 	add(kafkaname.HeaderContentType, ev.GetDataContentType())
 	for k, v := range ext {
 		add(kafkaname.HeaderCEPrefix+k, v)
 	}
-	add(kafkaname.HeaderTenant, e.tenantID)
-	add(kafkaname.HeaderTopic, e.topicID)
+	if e.tenantValue != nil {
+		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderTenant, Value: e.tenantValue})
+	} else {
+		add(kafkaname.HeaderTenant, e.tenantID)
+	}
+	if e.topicValue != nil {
+		h = append(h, kgo.RecordHeader{Key: kafkaname.HeaderTopic, Value: e.topicValue})
+	} else {
+		add(kafkaname.HeaderTopic, e.topicID)
+	}
 	*r = kgo.Record{
 		Topic:   e.kafkaTopic,
 		Key:     keyBytes,

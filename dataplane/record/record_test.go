@@ -155,3 +155,25 @@ func TestEncodeAllocatesOnlyWhatTheRecordNeeds(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	require.Less(t, (after.TotalAlloc-before.TotalAlloc)/100, uint64(2048), "bytes allocated per record")
 }
+
+func TestEncoderSharesCommonValues(t *testing.T) {
+	t.Parallel()
+	e := NewEncoder("ten_a", "top_b", nil)
+	at := timestamppb.New(time.Date(2026, 12, 3, 10, 0, 0, 7, time.UTC))
+	later := timestamppb.New(time.Date(2026, 12, 3, 10, 0, 1, 0, time.UTC))
+	recs := make([]kgo.Record, 3)
+	for i, ts := range []*timestamppb.Timestamp{at, at, later} {
+		e.Encode(&recs[i], &v1.Event{Id: strconv.Itoa(i), Source: "/s", Type: "t", Time: ts})
+	}
+	for i, want := range []string{"2026-12-03T10:00:00.000000007Z", "2026-12-03T10:00:00.000000007Z", "2026-12-03T10:00:01Z"} {
+		v, ok := Header(&recs[i], "ce_time")
+		require.True(t, ok)
+		require.Equal(t, want, v)
+		v, _ = Header(&recs[i], "sy-tenant")
+		require.Equal(t, "ten_a", v)
+	}
+	// Shared values have no room to append into.
+	for _, h := range recs[0].Headers {
+		require.Equal(t, len(h.Value), cap(h.Value), h.Key)
+	}
+}
