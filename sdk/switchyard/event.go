@@ -116,9 +116,9 @@ func WithExtension(name, value string) EventOption {
 	})
 }
 
-// toProto returns the API form of e, with id as its id.
-func (e *Event) toProto(id string) *v1.Event {
-	pe := &v1.Event{
+// fillProto sets pe, which is zero, to the API form of e with id as its id.
+func (e *Event) fillProto(pe *v1.Event, id string) {
+	*pe = v1.Event{
 		Id:              id,
 		Source:          e.Source,
 		Type:            e.Type,
@@ -132,17 +132,23 @@ func (e *Event) toProto(id string) *v1.Event {
 	if !e.Time.IsZero() {
 		pe.Time = timestamppb.New(e.Time)
 	}
-	return pe
 }
 
 // prepare returns the API form of e with its id, a new UUIDv7 when e has
 // none. e is not changed.
 func (e *Event) prepare() *v1.Event {
+	pe := new(v1.Event)
+	e.prepareInto(pe)
+	return pe
+}
+
+// prepareInto is prepare setting pe, which is zero.
+func (e *Event) prepareInto(pe *v1.Event) {
 	id := e.ID
 	if id == "" {
 		id = newUUIDv7()
 	}
-	return e.toProto(id)
+	e.fillProto(pe, id)
 }
 
 // EventFromProto returns the SDK form of an API event.

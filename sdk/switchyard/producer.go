@@ -193,6 +193,7 @@ func (f *Future) Wait(ctx context.Context) (Result, error) {
 // item is an event on its way.
 type item struct {
 	ev   *v1.Event
+	pe   v1.Event // what ev points to: one allocation for both
 	size int
 	seq  uint64
 	at   time.Time
@@ -233,7 +234,8 @@ func (p *Producer) produce(ctx context.Context, ev *Event, it *item) {
 		it.resolve(Result{Err: errors.New("switchyard: nil event")})
 		return
 	}
-	it.ev = ev.prepare()
+	ev.prepareInto(&it.pe)
+	it.ev = &it.pe
 	it.size = eventSize(it.ev) // proto.Size's figure, without reflection
 	fail := func(err error) { it.resolve(Result{EventID: it.ev.GetId(), Err: err}) }
 	if p.isClosed() {
