@@ -110,7 +110,8 @@ type Scenario struct {
 	TargetRate   float64 `json:"target_rate"`
 	AchievedRate float64 `json:"achieved_rate"`
 	// Offered, Acknowledged and PublishFailed count the events of the
-	// open-loop phase.
+	// open-loop phase, plus, in scenarios that deliver, the one warm-up
+	// event published and delivered before it.
 	Offered       int64 `json:"offered"`
 	Acknowledged  int64 `json:"acknowledged"`
 	PublishFailed int64 `json:"publish_failed"`

@@ -218,6 +218,10 @@ func (r *Runner) deliveryRun(ctx context.Context, sc *report.Scenario, l load, p
 		dlRecords += dls.Records(t)
 	}
 	fillLoad(sc, l.rate, res)
+	// The warm-up event was published, acknowledged and delivered like the
+	// others: count it, so acknowledged and delivered compare one to one.
+	sc.Offered++
+	sc.Acknowledged++
 	ordered := pipes[0].GetOrdering() == v1.OrderingMode_ORDERING_MODE_KEY
 	fillDelivery(sc, names, ordered, routes, tallies, dlRecords, dlExpected, drained)
 	if dlExpected {
