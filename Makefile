@@ -102,19 +102,25 @@ lint: tools proto-deps ## buf lint + buf format, gofmt and go vet for every modu
 
 # ----------------------------------------------------------------- tests
 
-.PHONY: test
-test: ## Run every module's tests with -race, against real Postgres and a real Kafka broker
+# with_kafka runs $(1) with SWITCHYARD_TEST_KAFKA_BROKERS set: to the broker
+# it already names, or to one started with scripts/kafka.sh and stopped after.
+define with_kafka
 	@if [ -n "$${SWITCHYARD_TEST_KAFKA_BROKERS:-}" ]; then \
 		echo ">> using Kafka at $$SWITCHYARD_TEST_KAFKA_BROKERS"; \
-		$(MAKE) test-modules TEST_FLAGS='-race -count=1'; \
+		$(1); \
 	else \
 		trap '$(KAFKA) stop || true' EXIT; \
 		line=$$($(KAFKA) start | grep '^SWITCHYARD_TEST_KAFKA_BROKERS=' | tail -n 1); \
 		if [ -z "$$line" ]; then echo 'scripts/kafka.sh start printed no broker address' >&2; exit 1; fi; \
 		export "$$line"; \
 		echo ">> started Kafka at $$SWITCHYARD_TEST_KAFKA_BROKERS"; \
-		$(MAKE) test-modules TEST_FLAGS='-race -count=1'; \
+		$(1); \
 	fi
+endef
+
+.PHONY: test
+test: ## Run every module's tests with -race, against real Postgres and a real Kafka broker
+	$(call with_kafka,$(MAKE) test-modules TEST_FLAGS='-race -count=1')
 
 .PHONY: test-short
 test-short: ## Run every module's tests with -race -short, without Kafka
@@ -142,13 +148,17 @@ test-modules:
 	exit $$status
 
 .PHONY: bench
-bench: bench-go bench-load ## Run every module's benchmarks, then the full load test (writes docs/benchmarks/<date>.md)
+bench: ## Every module's Go benchmarks, then the full load test, on a real broker: writes docs/benchmarks/<date>.md, .json and -go.txt
+	$(call with_kafka,$(MAKE) bench-go bench-load)
 
 .PHONY: bench-go
-bench-go: ## Run every module's Go benchmarks (no tests)
-	@for m in $(MODULES); do \
-		echo ">> go test -run '^$$' -bench . -benchmem ./... ($$m)"; \
-		(cd $$m && go test -run '^$$' -bench . -benchmem ./...) || exit 1; \
+bench-go: ## Run every module's Go benchmarks (no tests); the output goes to docs/benchmarks/<date>-go.txt too
+	@out=docs/benchmarks/$(BENCH_DATE)-go.txt; mkdir -p docs/benchmarks; \
+	{ echo "# go test -run '^$$' -bench . -benchmem ./... in every module, $$(date -u '+%Y-%m-%d %H:%M UTC')"; \
+		echo "# Kafka: $${SWITCHYARD_TEST_KAFKA_BROKERS:-none (benchmarks needing a real broker skip)}"; } >"$$out"; \
+	for m in $(MODULES); do \
+		echo ">> go test -run '^$$' -bench . -benchmem ./... ($$m)" | tee -a "$$out"; \
+		(cd $$m && go test -run '^$$' -bench . -benchmem ./... 2>&1) | tee -a "$$out" || exit 1; \
 	done
 
 # ------------------------------------------------------------- load tests
@@ -174,9 +184,11 @@ bench-load: ## Full load test, every scenario (about 8 minutes): writes docs/ben
 	$(LOADTEST) --scenario all --duration 45s --capacity-events 20000 $(BENCH_LOAD_FLAGS) $(LOADTEST_BROKERS) \
 		--out ../docs/benchmarks --name $(BENCH_DATE) --reproduce 'make bench-load'
 	@{ echo '# Load-test reports'; echo; \
-		echo 'Written by `make bench` (or `make bench-load`), newest first; [../loadtest.md](../loadtest.md) explains them.'; echo; \
+		echo 'Written by `make bench` (or `make bench-load`, without the Go benchmarks), newest first; [../loadtest.md](../loadtest.md) explains them.'; echo; \
 		for f in $$(ls -1 docs/benchmarks/*.md | grep -v '/README.md$$' | sort -r); do \
-			n=$$(basename "$$f" .md); echo "- [$$n]($$n.md) ([JSON]($$n.json))"; \
+			n=$$(basename "$$f" .md); go=""; \
+			if [ -f "docs/benchmarks/$$n-go.txt" ]; then go=", [Go benchmarks]($$n-go.txt)"; fi; \
+			echo "- [$$n]($$n.md) ([JSON]($$n.json)$$go)"; \
 		done; } > docs/benchmarks/README.md
 
 .PHONY: fuzz
