@@ -216,14 +216,28 @@ func TestAckPayloadOnlyWhenKept(t *testing.T) {
 // TestWatermarkWaitsForAck checks that a record is not committed while its
 // ack is not acknowledged: the ack log's topic is missing at first, so acks
 // cannot be written although deliveries succeed.
+// TestWatermarkWaitsForAck: a record is committed only once its ack is
+// acknowledged, in both ordering modes; in KEY mode a key's next record does
+// not wait for the ack of the one before (every record is delivered while
+// no ack can be written).
 func TestWatermarkWaitsForAck(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []v1.OrderingMode{v1.OrderingMode_ORDERING_MODE_NONE, v1.OrderingMode_ORDERING_MODE_KEY} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			testWatermarkWaitsForAck(t, mode)
+		})
+	}
+}
+
+func testWatermarkWaitsForAck(t *testing.T, mode v1.OrderingMode) {
 	e := newFakeEnv(t)
 	top := e.topic("top_a", 2)
 	s := newSink(t, nil)
 	p := e.pipeline("pip_a", top, s.srv.URL)
+	p.Ordering = mode
 	e.publish(p)
-	ids := e.events(top, 50, 0, "order.created")
+	ids := e.events(top, 50, 5, "order.created") // 10 records per key
 
 	ackBrokers := kafkatest.NewFake(t) // no ack topic yet, no auto-creation
 	acks, err := kgo.NewClient(kgo.SeedBrokers(ackBrokers...), kgo.ProducerLinger(0),

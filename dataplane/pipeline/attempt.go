@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -127,6 +129,42 @@ type attempt struct {
 	// redrive is the sy-redrive stamp of a redriven retry record; empty
 	// otherwise.
 	redrive string
+	// acks, when set, collects the acks of the attempt's record instead of
+	// waiting for each (see ackWait); nil writes each ack synchronously.
+	acks *ackWait
+}
+
+// ackWait collects the acks written for one record without waiting for
+// the broker, so that a KEY lane may go on to the key's next record once a
+// delivery is settled: the record becomes final for the commit watermark
+// only when wait reports every ack acknowledged.
+type ackWait struct {
+	wg      sync.WaitGroup
+	written atomic.Bool
+	failed  atomic.Bool
+}
+
+// add counts one more ack in flight.
+func (w *ackWait) add() {
+	w.written.Store(true)
+	w.wg.Add(1)
+}
+
+// done settles one ack: acknowledged or given up.
+func (w *ackWait) done(ok bool) {
+	if !ok {
+		w.failed.Store(true)
+	}
+	w.wg.Done()
+}
+
+// pending reports whether any ack was written through w.
+func (w *ackWait) pending() bool { return w.written.Load() }
+
+// wait waits for every ack and reports whether all were acknowledged.
+func (w *ackWait) wait() bool {
+	w.wg.Wait()
+	return !w.failed.Load()
 }
 
 // keepsPayloads reports whether the ledger may keep the payloads of a
@@ -315,6 +353,21 @@ func (r *Runner) ack(ctx context.Context, a *attempt, o acklog.Outcome, reason s
 	if err != nil {
 		// A struct of strings, numbers and times always encodes.
 		r.cfg.Logger.Error("ack not written", "err", err)
+		return true
+	}
+	if a.acks != nil {
+		// Written now, acknowledged later: a.acks.wait tells the caller.
+		a.acks.add()
+		a.payload = false
+		r.cfg.Acks.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			if err == nil {
+				a.acks.done(true)
+				return
+			}
+			// Not from the producer's callback goroutine: produceWith
+			// waits and backs off.
+			go func() { a.acks.done(r.produceWith(ctx, r.cfg.Acks, rec)) }()
+		})
 		return true
 	}
 	if !r.produceWith(ctx, r.cfg.Acks, rec) {

@@ -109,7 +109,7 @@ func (w *worker) stop() {
 func (w *worker) dispatch(ps *partState, q queued) {
 	if !w.keyed {
 		ps.wg.Go(func() {
-			w.c.finish(ps, q.ticket, w.process(ps.ctx, q.rec))
+			w.c.finish(ps, q.ticket, w.process(ps.ctx, q.rec, nil))
 		})
 		return
 	}
@@ -147,20 +147,31 @@ func (w *worker) runLane(ps *partState, key string, l *keyLane) {
 		q := l.queue[0]
 		l.queue = l.queue[1:]
 		ps.mu.Unlock()
-		w.c.finish(ps, q.ticket, w.process(ps.ctx, q.rec))
+		// The key's next record need not wait for this one's acks to reach
+		// the broker, only for its deliveries: the acks are collected and
+		// the record becomes final once they are acknowledged.
+		acks := &ackWait{}
+		ok := w.process(ps.ctx, q.rec, acks)
+		if !acks.pending() {
+			w.c.finish(ps, q.ticket, ok)
+			continue
+		}
+		ps.wg.Go(func() { w.c.finish(ps, q.ticket, acks.wait() && ok) })
 	}
 }
 
 // process takes a record of the pipeline's topic to a final outcome for
 // every destination, and reports whether it got there (it does not when ctx
-// ends first).
-func (w *worker) process(ctx context.Context, rec *kgo.Record) bool {
+// ends first). With acks set, the acks it writes are collected there
+// rather than waited for, and the outcome is final only once acks.wait
+// also reports true.
+func (w *worker) process(ctx context.Context, rec *kgo.Record, acks *ackWait) bool {
 	if w.before(rec) {
 		w.r.cfg.Metrics.record(w.p.GetId(), ResultBeforePipeline)
 		return true
 	}
 	now := w.r.cfg.Now()
-	base := &attempt{p: w.p, pol: w.pol, rec: rec, n: 1, first: now, origin: originOf(rec), ingest: rec.Timestamp}
+	base := &attempt{p: w.p, pol: w.pol, rec: rec, n: 1, first: now, origin: originOf(rec), ingest: rec.Timestamp, acks: acks}
 	dec, err := record.Decode(rec)
 	if err != nil {
 		base.n = 0
