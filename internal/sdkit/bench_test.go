@@ -34,20 +34,16 @@ import (
 //     per request in ingest).
 //
 // Each side first publishes warmUp events untimed. Both count only events
-// acknowledged as stored (a success result, an ack
-// without error) and stop the clock once every one of them is resolved; a
+// acknowledged as stored (a success result, an ack without error) and stop the clock once every one of them is resolved; a
 // failed event fails the benchmark. The ratio of the two events/s figures is
 // the cost of the SDK and ingest path over a raw Kafka producer; cpu-ns/event
 // is the CPU this process (SDK, ingest and their franz-go client, or the raw
 // client) spent per event, the broker's not included.
 //
 // Figures, what bounds the ratio, and the command (-benchtime 200000x
-// -count 3): docs/sdk.md, section Performance. In short, on a shared 2-core
-// machine with the broker on the same cores and little other load: sdk
-// 237k–313k events/s against franz-go 356k–469k, ratios of the means 0.66,
-// 0.67 and 0.74 in three runs; cpu-ns/event 4,400–5,700 against
-// 3,100–3,800. Under heavy load from other work the ratio spreads from 0.38
-// to 0.72.
+// -count 3): docs/sdk.md, section Performance. In short, on a 2-core machine
+// with the broker on the same cores: ratios of the means 0.62, 0.69 and
+// 0.63 in three runs; cpu-ns/event 4,400–6,200 against 3,300–4,700.
 func BenchmarkProducer(b *testing.B) {
 	brokers := kafkatest.RealBrokers(b)
 	s := NewStack(b, brokers)
