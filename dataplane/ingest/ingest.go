@@ -44,6 +44,7 @@ import (
 
 	"github.com/switchyard-dev/switchyard/dataplane/snapshot"
 	"github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1/switchyardv1connect"
+	"github.com/switchyard-dev/switchyard/sdk/publishwire"
 )
 
 // Defaults and limits.
@@ -171,7 +172,7 @@ func New(cfg Config) (*Service, error) {
 // checked per event so that one bad event gets its own error result.
 func (s *Service) Handler() (path string, h http.Handler) {
 	path, h = switchyardv1connect.NewIngestServiceHandler(rpcHandler{s},
-		connect.WithCodec(codec{}),
+		connect.WithCodec(publishwire.Codec{}),
 		connect.WithInterceptors(validate.NewInterceptor(validate.WithValidator(requestValidator{s.validator}))),
 		connect.WithReadMaxBytes(int(s.maxBodyBytes(MaxEventBytesLimit, s.maxBatch))),
 		connect.WithRecover(s.recoverPanic),

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1/switchyardv1connect"
+	"github.com/switchyard-dev/switchyard/sdk/publishwire"
 )
 
 // Client calls one Switchyard service: a data-plane node for [Client.Publish]
@@ -76,7 +77,7 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	// does not ask for it. Its codec encodes requests and decodes responses
 	// without reflection.
 	ingestOpts := append(slices.Clip(copts), connect.WithAcceptCompression("gzip", nil, nil),
-		connect.WithCodec(publishCodec{}))
+		connect.WithCodec(publishwire.Codec{}))
 	c.ingest = switchyardv1connect.NewIngestServiceClient(doer, base, ingestOpts...)
 	c.tenants = switchyardv1connect.NewTenantServiceClient(doer, base, copts...)
 	c.regions = switchyardv1connect.NewRegionServiceClient(doer, base, copts...)

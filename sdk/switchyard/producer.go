@@ -9,6 +9,7 @@ import (
 	"time"
 
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
+	"github.com/switchyard-dev/switchyard/sdk/publishwire"
 )
 
 // Defaults of a Producer.
@@ -236,7 +237,7 @@ func (p *Producer) produce(ctx context.Context, ev *Event, it *item) {
 	}
 	ev.prepareInto(&it.pe)
 	it.ev = &it.pe
-	it.size = eventSize(it.ev) // proto.Size's figure, without reflection
+	it.size = publishwire.EventSize(it.ev) // proto.Size's figure, without reflection
 	fail := func(err error) { it.resolve(Result{EventID: it.ev.GetId(), Err: err}) }
 	if p.isClosed() {
 		fail(ErrClosed)

@@ -1,104 +1,124 @@
-package ingest
+package publishwire
 
 import (
-	"fmt"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
-// codec is Connect's binary Protobuf codec ("proto", for Connect, gRPC and
-// gRPC-Web) with a fast path for the two messages of every publish.
-//
-// A PublishRequest is decoded without reflection into one slice of events
-// whose strings all share one copy of the body, instead of an allocation
-// per event and per string. Only the common shape takes the fast path: any
-// field it does not know, a wire type it does not expect or a string that is
-// not UTF-8 sends the whole body to proto.Unmarshal, so results and errors
-// are exactly protobuf's (FuzzDecodePublishRequest proves it). A
-// PublishResponse is encoded by hand into the bytes proto.Marshal makes.
-type codec struct{}
-
-// Name implements connect.Codec.
-func (codec) Name() string { return "proto" }
-
-// IsBinary tells Connect the codec is binary.
-func (codec) IsBinary() bool { return true }
-
-// Marshal implements connect.Codec.
-func (c codec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(nil, msg) }
-
-// MarshalAppend appends the encoding of msg to dst.
-func (codec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
-	if res, ok := msg.(*v1.PublishResponse); ok {
-		if b, ok := appendPublishResponse(dst, res); ok {
-			return b, nil
+// appendPublishRequest appends the encoding of req to dst and reports
+// whether it could; when it could not (a string that is not UTF-8, an
+// unknown field, a nil event), req is left to proto.Marshal. The encoding is
+// proto.Marshal's, but for the order of an event's extensions, which
+// proto.Marshal does not fix either.
+func appendPublishRequest(dst []byte, req *v1.PublishRequest) ([]byte, bool) {
+	if !plain(req) || !utf8.ValidString(req.GetTenantId()) || !utf8.ValidString(req.GetTopic()) {
+		return dst, false
+	}
+	for _, ev := range req.GetEvents() {
+		if ev == nil || !eventPlain(ev) {
+			return dst, false
 		}
 	}
-	m, ok := msg.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a proto.Message", msg)
+	dst = appendString(dst, fieldRequestTenantID, req.GetTenantId())
+	dst = appendString(dst, fieldRequestTopic, req.GetTopic())
+	for _, ev := range req.GetEvents() {
+		dst = protowire.AppendTag(dst, fieldRequestEvents, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(EventSize(ev)))
+		dst = appendEvent(dst, ev)
 	}
-	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+	return dst, true
 }
 
-// MarshalStable encodes msg deterministically.
-func (codec) MarshalStable(msg any) ([]byte, error) {
-	m, ok := msg.(proto.Message)
-	if !ok {
-		return nil, fmt.Errorf("%T is not a proto.Message", msg)
+// eventPlain reports whether appendEvent can encode ev: every string UTF-8
+// and no unknown field, in the event or its time.
+func eventPlain(ev *v1.Event) bool {
+	for _, s := range [...]string{ev.GetId(), ev.GetSource(), ev.GetType(), ev.GetSubject(),
+		ev.GetDataContentType(), ev.GetDataSchema(), ev.GetPartitionKey()} {
+		if !utf8.ValidString(s) {
+			return false
+		}
 	}
-	return proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	for k, v := range ev.GetExtensions() {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return plain(ev) && (ev.GetTime() == nil || plain(ev.GetTime()))
 }
 
-// Unmarshal implements connect.Codec.
-func (codec) Unmarshal(data []byte, msg any) error {
-	if req, ok := msg.(*v1.PublishRequest); ok && decodePublishRequest(data, req) {
-		return nil
+// timestampSize is the size of the Timestamp message of ev's time.
+func timestampSize(ev *v1.Event) int {
+	n := 0
+	if s := ev.GetTime().GetSeconds(); s != 0 {
+		n += 1 + protowire.SizeVarint(uint64(s))
 	}
-	m, ok := msg.(proto.Message)
-	if !ok {
-		return fmt.Errorf("%T is not a proto.Message", msg)
+	if ns := ev.GetTime().GetNanos(); ns != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(ns)))
 	}
-	if err := proto.Unmarshal(data, m); err != nil {
-		return fmt.Errorf("unmarshal into %T: %w", msg, err)
-	}
-	return nil
+	return n
 }
 
-// Field numbers of the messages the codec encodes or decodes by hand.
-const (
-	fieldRequestTenantID = 1
-	fieldRequestTopic    = 2
-	fieldRequestEvents   = 3
+// entrySize is the size of an extensions map entry.
+func entrySize(k, v string) int {
+	return 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
+}
 
-	fieldEventID              = 1
-	fieldEventSource          = 2
-	fieldEventType            = 3
-	fieldEventSubject         = 4
-	fieldEventTime            = 5
-	fieldEventDataContentType = 6
-	fieldEventDataSchema      = 7
-	fieldEventExtensions      = 8
-	fieldEventData            = 9
-	fieldEventPartitionKey    = 10
+// EventSize is the size of ev's encoding: proto.Size's figure for an event
+// without unknown fields, worked out without reflection.
+func EventSize(ev *v1.Event) int {
+	n := stringSize(ev.GetId()) + stringSize(ev.GetSource()) + stringSize(ev.GetType()) +
+		stringSize(ev.GetSubject()) + stringSize(ev.GetDataContentType()) + stringSize(ev.GetDataSchema()) +
+		stringSize(ev.GetPartitionKey())
+	if ev.GetTime() != nil {
+		n += 1 + protowire.SizeBytes(timestampSize(ev))
+	}
+	for k, v := range ev.GetExtensions() {
+		n += 1 + protowire.SizeBytes(entrySize(k, v))
+	}
+	if d := ev.GetData(); len(d) > 0 {
+		n += 1 + protowire.SizeBytes(len(d))
+	}
+	return n
+}
 
-	fieldTimestampSeconds = 1
-	fieldTimestampNanos   = 2
-
-	fieldMapKey   = 1
-	fieldMapValue = 2
-
-	fieldResponseResults = 1
-
-	fieldResultEventID   = 1
-	fieldResultPartition = 2
-	fieldResultOffset    = 3
-)
+// appendEvent appends the fields of ev, in field order.
+func appendEvent(dst []byte, ev *v1.Event) []byte {
+	dst = appendString(dst, fieldEventID, ev.GetId())
+	dst = appendString(dst, fieldEventSource, ev.GetSource())
+	dst = appendString(dst, fieldEventType, ev.GetType())
+	dst = appendString(dst, fieldEventSubject, ev.GetSubject())
+	if t := ev.GetTime(); t != nil {
+		dst = protowire.AppendTag(dst, fieldEventTime, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(timestampSize(ev)))
+		if s := t.GetSeconds(); s != 0 {
+			dst = protowire.AppendTag(dst, fieldTimestampSeconds, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(s))
+		}
+		if ns := t.GetNanos(); ns != 0 {
+			dst = protowire.AppendTag(dst, fieldTimestampNanos, protowire.VarintType)
+			dst = protowire.AppendVarint(dst, uint64(int64(ns)))
+		}
+	}
+	dst = appendString(dst, fieldEventDataContentType, ev.GetDataContentType())
+	dst = appendString(dst, fieldEventDataSchema, ev.GetDataSchema())
+	for k, v := range ev.GetExtensions() {
+		dst = protowire.AppendTag(dst, fieldEventExtensions, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(entrySize(k, v)))
+		dst = protowire.AppendTag(dst, fieldMapKey, protowire.BytesType)
+		dst = protowire.AppendString(dst, k)
+		dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
+		dst = protowire.AppendString(dst, v)
+	}
+	if d := ev.GetData(); len(d) > 0 {
+		dst = protowire.AppendTag(dst, fieldEventData, protowire.BytesType)
+		dst = protowire.AppendBytes(dst, d)
+	}
+	return appendString(dst, fieldEventPartitionKey, ev.GetPartitionKey())
+}
 
 // decodePublishRequest decodes data into req, which it resets, and reports
 // whether it could. When it returns false, req is to be decoded again by
@@ -175,13 +195,6 @@ func countEvents(data []byte) (int, bool) {
 		data = data[tl+vl:]
 	}
 	return n, true
-}
-
-// utf8String returns body[start:end] if it is valid UTF-8, as protobuf
-// requires of proto3 strings.
-func utf8String(body string, start, end int) (string, bool) {
-	s := body[start:end]
-	return s, utf8.ValidString(s)
 }
 
 // decodeEvent decodes the event at buf[start:end] (body is the same bytes
@@ -294,46 +307,4 @@ func decodeExtension(body string, buf []byte, start, end int, ev *v1.Event) bool
 	}
 	ev.Extensions[k] = val
 	return true
-}
-
-// appendPublishResponse appends the encoding of res to dst, the bytes
-// proto.Marshal makes, and reports whether it could: a result with an
-// error, an id that is not UTF-8 or any unknown field is left to
-// proto.Marshal.
-func appendPublishResponse(dst []byte, res *v1.PublishResponse) ([]byte, bool) {
-	if len(res.ProtoReflect().GetUnknown()) > 0 {
-		return dst, false
-	}
-	for _, r := range res.GetResults() {
-		if r == nil || r.GetError() != nil || len(r.ProtoReflect().GetUnknown()) > 0 || !utf8.ValidString(r.GetEventId()) {
-			return dst, false
-		}
-	}
-	for _, r := range res.GetResults() {
-		n := 0
-		if id := r.GetEventId(); id != "" {
-			n += protowire.SizeTag(fieldResultEventID) + protowire.SizeBytes(len(id))
-		}
-		if p := r.GetPartition(); p != 0 {
-			n += protowire.SizeTag(fieldResultPartition) + protowire.SizeVarint(uint64(int64(p)))
-		}
-		if o := r.GetOffset(); o != 0 {
-			n += protowire.SizeTag(fieldResultOffset) + protowire.SizeVarint(uint64(o))
-		}
-		dst = protowire.AppendTag(dst, fieldResponseResults, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(n))
-		if id := r.GetEventId(); id != "" {
-			dst = protowire.AppendTag(dst, fieldResultEventID, protowire.BytesType)
-			dst = protowire.AppendString(dst, id)
-		}
-		if p := r.GetPartition(); p != 0 {
-			dst = protowire.AppendTag(dst, fieldResultPartition, protowire.VarintType)
-			dst = protowire.AppendVarint(dst, uint64(int64(p)))
-		}
-		if o := r.GetOffset(); o != 0 {
-			dst = protowire.AppendTag(dst, fieldResultOffset, protowire.VarintType)
-			dst = protowire.AppendVarint(dst, uint64(o))
-		}
-	}
-	return dst, true
 }

@@ -1,4 +1,4 @@
-package ingest
+package publishwire
 
 import (
 	"testing"
@@ -11,7 +11,8 @@ import (
 	v1 "github.com/switchyard-dev/switchyard/sdk/api/switchyard/v1"
 )
 
-// requestSeeds are encoded requests of the shapes the codec meets.
+// requestSeeds are encoded requests of the shapes the codec meets. The
+// first three take the fast path.
 func requestSeeds(t testing.TB) [][]byte {
 	reqs := []*v1.PublishRequest{
 		{},
@@ -68,7 +69,7 @@ func FuzzDecodePublishRequest(f *testing.F) {
 		want := new(v1.PublishRequest)
 		wantErr := proto.Unmarshal(data, want)
 		got := &v1.PublishRequest{Topic: "stale", Events: []*v1.Event{{Id: "stale"}}}
-		err := codec{}.Unmarshal(data, got)
+		err := Codec{}.Unmarshal(data, got)
 		if wantErr != nil {
 			require.Error(t, err)
 			return
@@ -81,36 +82,50 @@ func FuzzDecodePublishRequest(f *testing.F) {
 	})
 }
 
-func TestCodecFastPath(t *testing.T) {
-	t.Parallel()
-	for i, b := range requestSeeds(t)[:3] {
-		var req v1.PublishRequest
-		require.True(t, decodePublishRequest(b, &req), "seed %d", i)
-	}
-}
-
-// FuzzAppendPublishResponse proves the codec encodes a PublishResponse into
-// the bytes proto.Marshal makes.
-func FuzzAppendPublishResponse(f *testing.F) {
-	f.Add("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", int32(3), int64(12345), uint8(3), false)
-	f.Add("", int32(0), int64(0), uint8(1), false)
-	f.Add("e", int32(-1), int64(-1), uint8(2), true)
-	f.Fuzz(func(t *testing.T, id string, partition int32, offset int64, n uint8, withError bool) {
-		res := &v1.PublishResponse{}
-		for i := range int(n % 8) {
-			r := &v1.PublishResult{EventId: id, Partition: partition + int32(i), Offset: offset * int64(i)}
-			if withError && i == 1 {
-				r.Error = &v1.ErrorStatus{Code: "invalid_argument", Message: id}
+// FuzzAppendPublishRequest proves the codec encodes a PublishRequest as
+// proto.Marshal does: the same bytes (with at most one extension, whose
+// order is not fixed), the same message once decoded, and an error for the
+// same requests. It also proves EventSize is proto.Size.
+func FuzzAppendPublishRequest(f *testing.F) {
+	f.Add("", "orders", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "/s", "t", "", "application/json", "", "", "", "", []byte(`{"a":1}`), int64(0), int32(0), uint8(1), uint8(0))
+	f.Add("ten_x", "top_y", "1", "/s", "t", "sub", "", "https://x", "k", "region", "eu", []byte{}, int64(-62135596800), int32(-1), uint8(3), uint8(2))
+	f.Add("", "o", "\xff", "/s", "t", "", "", "", "", "e", "\xfe", []byte(nil), int64(1), int32(1), uint8(1), uint8(1))
+	f.Fuzz(func(t *testing.T, tenantID, topic, id, source, typ, subject, ct, schema, key, extName, extValue string,
+		data []byte, secs int64, nanos int32, n, nExt uint8) {
+		req := &v1.PublishRequest{TenantId: tenantID, Topic: topic}
+		for i := range int(n % 4) {
+			ev := &v1.Event{
+				Id: id, Source: source, Type: typ, Subject: subject, DataContentType: ct, DataSchema: schema,
+				PartitionKey: key, Data: data,
 			}
-			res.Results = append(res.Results, r)
+			if i%2 == 1 {
+				ev.Time = &timestamppb.Timestamp{Seconds: secs, Nanos: nanos}
+			}
+			for j := range int(nExt % 3) {
+				if ev.Extensions == nil {
+					ev.Extensions = map[string]string{}
+				}
+				ev.Extensions[extName+string(rune('a'+j))] = extValue
+			}
+			req.Events = append(req.Events, ev)
 		}
-		want, wantErr := proto.Marshal(res)
-		got, err := codec{}.MarshalAppend([]byte("prefix"), res)
+		for _, ev := range req.Events {
+			require.Equal(t, proto.Size(ev), EventSize(ev))
+		}
+		want, wantErr := proto.Marshal(req)
+		got, err := Codec{}.MarshalAppend([]byte("prefix"), req)
 		if wantErr != nil {
 			require.Error(t, err)
 			return
 		}
 		require.NoError(t, err)
-		require.Equal(t, append([]byte("prefix"), want...), got)
+		require.Equal(t, "prefix", string(got[:6]))
+		got = got[6:]
+		if nExt%3 <= 1 {
+			require.Equal(t, want, got)
+		}
+		var back v1.PublishRequest
+		require.NoError(t, proto.Unmarshal(got, &back))
+		require.True(t, proto.Equal(req, &back), "decoded\n%v\nwant\n%v", &back, req)
 	})
 }
