@@ -240,30 +240,46 @@ func (r *redrive) run(ctx context.Context, report func(progress)) (progress, err
 	if len(from) == 0 {
 		return p, nil
 	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.dlq: from})
+	err = copyRange(ctx, cl, r.dlq, r.tier, from, until, func(rec *kgo.Record) []*kgo.Record {
+		if !r.selects(rec) {
+			return nil
+		}
+		return []*kgo.Record{r.retryRecord(rec, r.now())}
+	}, &p, report)
+	return p, err
+}
 
+// copyRange reads the partitions of topic from their offsets in from up to,
+// not including, their offsets in until; publishes to tier what out makes
+// of each record (nothing, or one record per destination), in batches of
+// redriveBatch; counts what out made as selected and what the broker
+// acknowledged as done; and calls report after each batch. It returns why
+// it stopped early, if it did.
+func copyRange(ctx context.Context, cl *kgo.Client, topic, tier string, from map[int32]kgo.Offset, until map[int32]int64,
+	out func(*kgo.Record) []*kgo.Record, p *progress, report func(progress)) error {
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: from})
 	var batch []*kgo.Record
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
 		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
-			return fmt.Errorf("publishing to %s: %w", r.tier, err)
+			return fmt.Errorf("publishing to %s: %w", tier, err)
 		}
 		p.done += uint64(len(batch))
 		batch = batch[:0]
-		report(p)
+		report(*p)
 		return nil
 	}
 	for len(until) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return p, err
+			return err
 		}
 		var fetchErr error
 		fs.EachError(func(_ string, _ int32, err error) { fetchErr = err })
 		if fetchErr != nil {
-			return p, fmt.Errorf("reading %s: %w", r.dlq, fetchErr)
+			return fmt.Errorf("reading %s: %w", topic, fetchErr)
 		}
 		var stop []int32
 		fs.EachRecord(func(rec *kgo.Record) {
@@ -271,25 +287,24 @@ func (r *redrive) run(ctx context.Context, report func(progress)) (progress, err
 			if !ok || rec.Offset >= end {
 				return
 			}
-			if r.selects(rec) {
-				p.selected++
-				batch = append(batch, r.retryRecord(rec, r.now()))
-			}
+			made := out(rec)
+			p.selected += uint64(len(made))
+			batch = append(batch, made...)
 			if rec.Offset+1 >= end {
 				delete(until, rec.Partition)
 				stop = append(stop, rec.Partition)
 			}
 		})
 		if len(stop) > 0 {
-			cl.RemoveConsumePartitions(map[string][]int32{r.dlq: stop})
+			cl.RemoveConsumePartitions(map[string][]int32{topic: stop})
 		}
 		if len(batch) >= redriveBatch || len(until) == 0 {
 			if err := flush(); err != nil {
-				return p, err
+				return err
 			}
 		}
 	}
-	return p, flush()
+	return flush()
 }
 
 // redriveFor builds the redrive of req for pipeline p, checking the

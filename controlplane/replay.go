@@ -152,59 +152,18 @@ func (r *replay) run(ctx context.Context, report func(progress)) (progress, erro
 	if len(from) == 0 || len(r.destinations) == 0 {
 		return p, nil
 	}
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{r.topic: from})
-
-	var batch []*kgo.Record
-	flush := func() error {
-		if len(batch) == 0 {
+	err = copyRange(ctx, cl, r.topic, r.tier, from, until, func(rec *kgo.Record) []*kgo.Record {
+		if !r.selects(rec) {
 			return nil
 		}
-		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
-			return fmt.Errorf("publishing to %s: %w", r.tier, err)
+		now := r.now()
+		out := make([]*kgo.Record, 0, len(r.destinations))
+		for _, d := range r.destinations {
+			out = append(out, r.retryRecord(rec, d, now))
 		}
-		p.done += uint64(len(batch))
-		batch = batch[:0]
-		report(p)
-		return nil
-	}
-	for len(until) > 0 {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return p, err
-		}
-		var fetchErr error
-		fs.EachError(func(_ string, _ int32, err error) { fetchErr = err })
-		if fetchErr != nil {
-			return p, fmt.Errorf("reading %s: %w", r.topic, fetchErr)
-		}
-		var stop []int32
-		fs.EachRecord(func(rec *kgo.Record) {
-			end, ok := until[rec.Partition]
-			if !ok || rec.Offset >= end {
-				return
-			}
-			if r.selects(rec) {
-				now := r.now()
-				for _, d := range r.destinations {
-					p.selected++
-					batch = append(batch, r.retryRecord(rec, d, now))
-				}
-			}
-			if rec.Offset+1 >= end {
-				delete(until, rec.Partition)
-				stop = append(stop, rec.Partition)
-			}
-		})
-		if len(stop) > 0 {
-			cl.RemoveConsumePartitions(map[string][]int32{r.topic: stop})
-		}
-		if len(batch) >= redriveBatch || len(until) == 0 {
-			if err := flush(); err != nil {
-				return p, err
-			}
-		}
-	}
-	return p, flush()
+		return out
+	}, &p, report)
+	return p, err
 }
 
 // runOperation runs an operation's work and records its progress after
