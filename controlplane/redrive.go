@@ -307,24 +307,34 @@ func copyRange(ctx context.Context, cl *kgo.Client, topic, tier string, from map
 	return flush()
 }
 
-// redriveFor builds the redrive of req for pipeline p, checking the
-// destination override.
-func (s *eventService) redriveFor(ctx context.Context, req *v1.RedriveDeadLettersRequest, p *v1.Pipeline) (*redrive, error) {
+// pipelineKafka returns the topic of pipeline p and the Kafka brokers of
+// its region, or the error to answer when there are none.
+func (s *eventService) pipelineKafka(ctx context.Context, p *v1.Pipeline) (*v1.Topic, []string, error) {
 	t, err := s.store.GetTopic(ctx, p.GetTopicId())
 	if err != nil {
-		return nil, s.storeError(ctx, err, "topic", p.GetTopicId())
+		return nil, nil, s.storeError(ctx, err, "topic", p.GetTopicId())
 	}
 	reg, err := s.store.GetRegion(ctx, t.GetRegionId())
 	if err != nil {
-		return nil, s.storeError(ctx, err, "region", t.GetRegionId())
+		return nil, nil, s.storeError(ctx, err, "region", t.GetRegionId())
 	}
 	if len(reg.GetKafkaBrokers()) == 0 {
-		return nil, connect.NewError(connect.CodeFailedPrecondition,
+		return nil, nil, connect.NewError(connect.CodeFailedPrecondition,
 			fmt.Errorf("region %s has no Kafka brokers", reg.GetId()))
+	}
+	return t, reg.GetKafkaBrokers(), nil
+}
+
+// redriveFor builds the redrive of req for pipeline p, checking the
+// destination override.
+func (s *eventService) redriveFor(ctx context.Context, req *v1.RedriveDeadLettersRequest, p *v1.Pipeline) (*redrive, error) {
+	_, brokers, err := s.pipelineKafka(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	r := &redrive{
 		pipelineID: p.GetId(),
-		brokers:    reg.GetKafkaBrokers(),
+		brokers:    brokers,
 		dlq:        p.GetDeadLetterTopic(),
 		tier:       s.redriveTopic,
 		now:        time.Now,

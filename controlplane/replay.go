@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"connectrpc.com/connect"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -254,21 +253,13 @@ func (s *eventService) replayFor(ctx context.Context, req *v1.ReplayEventsReques
 			fieldPath(req.ProtoReflect().Descriptor(), "time_range"),
 			"replay.time_range.order", "start_time must be before end_time"))
 	}
-	t, err := s.store.GetTopic(ctx, p.GetTopicId())
+	t, brokers, err := s.pipelineKafka(ctx, p)
 	if err != nil {
-		return nil, s.storeError(ctx, err, "topic", p.GetTopicId())
-	}
-	reg, err := s.store.GetRegion(ctx, t.GetRegionId())
-	if err != nil {
-		return nil, s.storeError(ctx, err, "region", t.GetRegionId())
-	}
-	if len(reg.GetKafkaBrokers()) == 0 {
-		return nil, connect.NewError(connect.CodeFailedPrecondition,
-			fmt.Errorf("region %s has no Kafka brokers", reg.GetId()))
+		return nil, err
 	}
 	r := &replay{
 		pipelineID: p.GetId(),
-		brokers:    reg.GetKafkaBrokers(),
+		brokers:    brokers,
 		topic:      t.GetKafkaTopic(),
 		start:      start,
 		end:        end,
