@@ -207,31 +207,51 @@ func attemptsUsed(a *attempt, res deliver.Result) int {
 	return a.n
 }
 
+// nextAttempt is when and as which attempt a failed delivery goes again.
+type nextAttempt struct {
+	used  int           // attempts used so far
+	delay time.Duration // until the next attempt
+}
+
+// settle handles what result res of attempt a at now decides on its own: a
+// delivery (acked), a permanent failure or an attempt out of its policy's
+// budget (dead-lettered). It returns nil and whether the record is final
+// for the destination in those cases, and when ctx ended first (false);
+// otherwise the next attempt the caller is to schedule.
+func (r *Runner) settle(ctx context.Context, a *attempt, res deliver.Result, now time.Time) (*nextAttempt, bool) {
+	switch res.Outcome {
+	case deliver.Delivered:
+		if !r.ack(ctx, a, acklog.Delivered, "", res, time.Time{}) {
+			return nil, false
+		}
+		r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
+		return nil, true
+	case deliver.Permanent:
+		return nil, r.deadLetter(ctx, a, permanentReason(res), res)
+	}
+	if ctx.Err() != nil {
+		// Cut short by shutdown or revocation: not an attempt that counts.
+		return nil, false
+	}
+	used := attemptsUsed(a, res)
+	delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
+	if giveUp != "" {
+		return nil, r.deadLetter(ctx, a, giveUp, res)
+	}
+	return &nextAttempt{used: used, delay: delay}, false
+}
+
 // settleUnordered routes the result of an attempt of an unordered pipeline:
 // delivered, to a retry tier, or to the dead-letter topic. It reports
 // whether the record is final for the destination; it is not when ctx ended
 // first.
 func (r *Runner) settleUnordered(ctx context.Context, a *attempt, res deliver.Result) bool {
 	now := r.cfg.Now()
-	switch res.Outcome {
-	case deliver.Delivered:
-		if !r.ack(ctx, a, acklog.Delivered, "", res, time.Time{}) {
-			return false
-		}
-		r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
-		return true
-	case deliver.Permanent:
-		return r.deadLetter(ctx, a, permanentReason(res), res)
+	next, final := r.settle(ctx, a, res, now)
+	if next == nil {
+		return final
 	}
-	if ctx.Err() != nil {
-		// Cut short by shutdown or revocation: not an attempt that counts.
-		return false
-	}
-	used := attemptsUsed(a, res)
-	delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
-	if giveUp != "" {
-		return r.deadLetter(ctx, a, giveUp, res)
-	}
+	used, delay := next.used, next.delay
 	t := tierFor(r.cfg.Tiers, delay)
 	out := copyRecord(a.rec, t.Topic)
 	record.SetHeader(out, kafkaname.HeaderPipeline, a.p.GetId())
@@ -256,24 +276,11 @@ func (r *Runner) deliverInPlace(ctx context.Context, a *attempt) bool {
 	for {
 		res := r.deliverOnce(ctx, a)
 		now := r.cfg.Now()
-		switch res.Outcome {
-		case deliver.Delivered:
-			if !r.ack(ctx, a, acklog.Delivered, "", res, time.Time{}) {
-				return false
-			}
-			r.cfg.Metrics.delivered(a.p.GetId(), eventTime(a.ev), now)
-			return true
-		case deliver.Permanent:
-			return r.deadLetter(ctx, a, permanentReason(res), res)
+		next, final := r.settle(ctx, a, res, now)
+		if next == nil {
+			return final
 		}
-		if ctx.Err() != nil {
-			return false
-		}
-		used := attemptsUsed(a, res)
-		delay, giveUp := a.pol.next(used, a.first, now, res.RetryAfter, r.rnd)
-		if giveUp != "" {
-			return r.deadLetter(ctx, a, giveUp, res)
-		}
+		used, delay := next.used, next.delay
 		if !r.ack(ctx, a, acklog.Retrying, "", res, now.Add(delay)) {
 			return false
 		}
