@@ -52,7 +52,17 @@ func requestSeeds(t testing.TB) [][]byte {
 	twoTimes = protowire.AppendBytes(twoTimes, ts(fieldTimestampNanos, 7))
 	emptyTime := protowire.AppendTag(append([]byte(nil), ev...), fieldEventTime, protowire.BytesType)
 	emptyTime = protowire.AppendBytes(emptyTime, nil)
-	for _, e := range [][]byte{unknown, badUTF8, wrongType, twoTimes, emptyTime} {
+	// Unknown length-delimited fields, in an event and in an extension entry:
+	// the right wire type, so only the field number sends them to protobuf.
+	unknownBytes := protowire.AppendTag(append([]byte(nil), ev...), 99, protowire.BytesType)
+	unknownBytes = protowire.AppendString(unknownBytes, "x")
+	entry := protowire.AppendTag(nil, fieldMapKey, protowire.BytesType)
+	entry = protowire.AppendString(entry, "k")
+	entry = protowire.AppendTag(entry, 3, protowire.BytesType)
+	entry = protowire.AppendString(entry, "x")
+	unknownInEntry := protowire.AppendTag(append([]byte(nil), ev...), fieldEventExtensions, protowire.BytesType)
+	unknownInEntry = protowire.AppendBytes(unknownInEntry, entry)
+	for _, e := range [][]byte{unknown, badUTF8, wrongType, twoTimes, emptyTime, unknownBytes, unknownInEntry} {
 		b := protowire.AppendTag(nil, fieldRequestEvents, protowire.BytesType)
 		out = append(out, protowire.AppendBytes(b, e))
 	}
