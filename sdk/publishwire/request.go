@@ -137,17 +137,10 @@ func decodePublishRequest(data []byte, req *v1.PublishRequest) bool {
 	var tenantID, topic string
 	i := 0
 	for off := 0; off < len(buf); {
-		num, typ, tl := protowire.ConsumeTag(buf[off:])
-		if tl < 0 || typ != protowire.BytesType {
+		num, start, end, fok := bytesField(buf, off, len(buf))
+		if !fok {
 			return false
 		}
-		off += tl
-		v, vl := protowire.ConsumeBytes(buf[off:])
-		if vl < 0 {
-			return false
-		}
-		start := off + vl - len(v)
-		end := off + vl
 		off = end
 		switch num {
 		case fieldRequestTenantID:
@@ -201,21 +194,12 @@ func countEvents(data []byte) (int, bool) {
 // as a string) into ev, which is zero.
 func decodeEvent(body string, buf []byte, start, end int, ev *v1.Event) bool {
 	for off := start; off < end; {
-		num, typ, tl := protowire.ConsumeTag(buf[off:end])
-		if tl < 0 {
+		num, vs, ve, fok := bytesField(buf, off, end)
+		if !fok {
 			return false
 		}
-		off += tl
-		if typ != protowire.BytesType {
-			return false
-		}
-		v, vl := protowire.ConsumeBytes(buf[off:end])
-		if vl < 0 {
-			return false
-		}
-		vs, ve := off+vl-len(v), off+vl
 		off = ve
-		var ok bool
+		var ok bool // an unknown field leaves it false
 		switch num {
 		case fieldEventID:
 			ev.Id, ok = utf8String(body, vs, ve)
@@ -240,7 +224,7 @@ func decodeEvent(body string, buf []byte, start, end int, ev *v1.Event) bool {
 			if ev.Time == nil {
 				ev.Time = new(timestamppb.Timestamp)
 			}
-			ok = decodeTimestamp(v, ev.Time)
+			ok = decodeTimestamp(buf[vs:ve], ev.Time)
 		case fieldEventExtensions:
 			ok = decodeExtension(body, buf, vs, ve, ev)
 		}
@@ -280,18 +264,12 @@ func decodeTimestamp(b []byte, t *timestamppb.Timestamp) bool {
 func decodeExtension(body string, buf []byte, start, end int, ev *v1.Event) bool {
 	var k, val string
 	for off := start; off < end; {
-		num, typ, tl := protowire.ConsumeTag(buf[off:end])
-		if tl < 0 || typ != protowire.BytesType {
+		num, vs, ve, fok := bytesField(buf, off, end)
+		if !fok {
 			return false
 		}
-		off += tl
-		v, vl := protowire.ConsumeBytes(buf[off:end])
-		if vl < 0 {
-			return false
-		}
-		vs, ve := off+vl-len(v), off+vl
 		off = ve
-		var ok bool
+		var ok bool // an unknown field leaves it false
 		switch num {
 		case fieldMapKey:
 			k, ok = utf8String(body, vs, ve)

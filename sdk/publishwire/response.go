@@ -136,16 +136,12 @@ func decodeResult(body string, data []byte, start, end int, r *v1.PublishResult)
 // decodeErrorStatus merges the ErrorStatus at data[start:end] into e.
 func decodeErrorStatus(body string, data []byte, start, end int, e *v1.ErrorStatus) bool {
 	for off := start; off < end; {
-		num, typ, tl := protowire.ConsumeTag(data[off:end])
-		if tl < 0 || typ != protowire.BytesType || (num != fieldErrorCode && num != fieldErrorMessage) {
+		num, vs, ve, ok := bytesField(data, off, end)
+		if !ok || (num != fieldErrorCode && num != fieldErrorMessage) {
 			return false
 		}
-		off += tl
-		v, vl := protowire.ConsumeBytes(data[off:end])
-		if vl < 0 {
-			return false
-		}
-		s, ok := utf8String(body, off+vl-len(v), off+vl)
+		off = ve
+		s, ok := utf8String(body, vs, ve)
 		if !ok {
 			return false
 		}
@@ -154,7 +150,6 @@ func decodeErrorStatus(body string, data []byte, start, end int, e *v1.ErrorStat
 		} else {
 			e.Message = s
 		}
-		off += vl
 	}
 	return true
 }

@@ -69,3 +69,19 @@ func utf8String(body string, start, end int) (string, bool) {
 	s := body[start:end]
 	return s, utf8.ValidString(s)
 }
+
+// bytesField reads the length-delimited field at buf[off:end]: its number
+// and where its value starts and ends in buf. ok is false for a malformed
+// tag or length and for any other wire type.
+func bytesField(buf []byte, off, end int) (num protowire.Number, vs, ve int, ok bool) {
+	num, typ, tl := protowire.ConsumeTag(buf[off:end])
+	if tl < 0 || typ != protowire.BytesType {
+		return 0, 0, 0, false
+	}
+	v, vl := protowire.ConsumeBytes(buf[off+tl : end])
+	if vl < 0 {
+		return 0, 0, 0, false
+	}
+	ve = off + tl + vl
+	return num, ve - len(v), ve, true
+}
